@@ -1,0 +1,38 @@
+//! The registration domain of dcr: OAuth 2.0 Dynamic Client Registration (RFC 7591),
+//! its management protocol (RFC 7592) and OpenID Connect Dynamic Client Registration 1.0.
+//!
+//! This crate knows nothing of HTTP or SQL. It holds:
+//! - [`metadata`]: the client metadata model and its validator;
+//! - [`token`]: opaque tokens, their hashes and redacted secret types;
+//! - [`policy`]: named registration policies (sync or async closures) and the
+//!   registration-access-token issuance decision;
+//! - [`factory`]: pluggable generators of client ids and secrets;
+//! - [`store`]: the storage traits and an in-memory implementation;
+//! - [`registrar`]: the service that runs registration, read, update and delete.
+//!
+//! The HTTP layer (`dcr-http`) maps requests onto [`registrar::Registrar`] and its
+//! [`error::RegistrationError`] onto RFC 7591 / RFC 6750 responses.
+
+/// Injectable time source.
+pub mod clock;
+/// What the registrar knows of the HTTP request that triggered an operation.
+pub mod context;
+/// Domain errors and their RFC error codes.
+pub mod error;
+/// Generators of client ids and client secrets.
+pub mod factory;
+/// Client metadata: the model and its validation.
+pub mod metadata;
+/// Registration policies and the registration access token issuance decision.
+pub mod policy;
+/// The registration service.
+pub mod registrar;
+/// Settings of the registrar that are not metadata rules.
+pub mod settings;
+/// Storage traits, records and the in-memory store.
+pub mod store;
+/// Opaque tokens, hashes and redacted secrets.
+pub mod token;
+
+pub use error::RegistrationError;
+pub use registrar::Registrar;

@@ -1,0 +1,196 @@
+//! Client metadata (RFC 7591 §2, OpenID Connect Dynamic Client Registration 1.0 §2):
+//! the validated model, the server's supported values, and the validator.
+
+mod server;
+mod validate;
+
+pub use server::{Features, ServerMetadata};
+pub use validate::{needs_secret_after_defaults, validate};
+
+use serde_json::{Map, Value};
+
+/// Which RFC 7591 error a metadata rejection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataErrorKind {
+    /// `invalid_client_metadata`.
+    InvalidClientMetadata,
+    /// `invalid_redirect_uri`.
+    InvalidRedirectUri,
+}
+
+/// A rejected metadata document: the error code and a description naming the field and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{description}")]
+pub struct MetadataError {
+    /// The error code.
+    pub kind: MetadataErrorKind,
+    /// What is wrong, for a person to fix.
+    pub description: String,
+}
+
+impl MetadataError {
+    /// An `invalid_client_metadata` error.
+    pub fn metadata(description: impl Into<String>) -> Self {
+        Self {
+            kind: MetadataErrorKind::InvalidClientMetadata,
+            description: description.into(),
+        }
+    }
+
+    /// An `invalid_redirect_uri` error.
+    pub fn redirect(description: impl Into<String>) -> Self {
+        Self {
+            kind: MetadataErrorKind::InvalidRedirectUri,
+            description: description.into(),
+        }
+    }
+}
+
+impl From<MetadataError> for crate::RegistrationError {
+    fn from(err: MetadataError) -> Self {
+        match err.kind {
+            MetadataErrorKind::InvalidClientMetadata => {
+                Self::InvalidClientMetadata(err.description)
+            }
+            MetadataErrorKind::InvalidRedirectUri => Self::InvalidRedirectUri(err.description),
+        }
+    }
+}
+
+/// Validated client metadata: every recognised member, defaults filled in, snake_case keys.
+///
+/// Only [`validate`] builds one from client input; [`ClientMetadata::from_trusted`] rebuilds one
+/// from storage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClientMetadata(Map<String, Value>);
+
+/// Authentication methods that work without a client secret.
+const SECRETLESS_AUTH_METHODS: &[&str] = &[
+    "private_key_jwt",
+    "none",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
+    "attest_jwt_client_auth",
+    "attest_jwt_client_auth_dpop",
+];
+
+/// Members whose `HS*` algorithm means the client secret is the key.
+const SIGNING_ALG_MEMBERS: &[&str] = &[
+    "id_token_signed_response_alg",
+    "request_object_signing_alg",
+    "token_endpoint_auth_signing_alg",
+    "userinfo_signed_response_alg",
+    "introspection_signed_response_alg",
+    "authorization_signed_response_alg",
+];
+
+/// Members whose symmetric key-management algorithm derives its key from the client secret.
+const ENCRYPTION_ALG_MEMBERS: &[&str] = &[
+    "id_token_encrypted_response_alg",
+    "request_object_encryption_alg",
+    "userinfo_encrypted_response_alg",
+    "introspection_encrypted_response_alg",
+    "authorization_encrypted_response_alg",
+];
+
+/// Whether a client described by `metadata` needs a client secret: its token endpoint
+/// authentication method uses one, or one of its algorithms is keyed by it (`HS*`, `dir`, `A*KW`).
+pub fn needs_secret(metadata: &Map<String, Value>) -> bool {
+    let method = metadata
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str);
+    if !method.is_some_and(|m| SECRETLESS_AUTH_METHODS.contains(&m)) {
+        return true;
+    }
+    let str_of = |k: &str| metadata.get(k).and_then(Value::as_str);
+    SIGNING_ALG_MEMBERS
+        .iter()
+        .filter_map(|k| str_of(k))
+        .any(|alg| alg.starts_with("HS"))
+        || ENCRYPTION_ALG_MEMBERS
+            .iter()
+            .filter_map(|k| str_of(k))
+            .any(|alg| alg == "dir" || alg.starts_with('A'))
+}
+
+impl ClientMetadata {
+    /// Rebuilds metadata that was validated before (read back from a store).
+    pub fn from_trusted(map: Map<String, Value>) -> Self {
+        Self(map)
+    }
+
+    /// The members.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// The members, by value.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0
+    }
+
+    /// One member.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
+    /// A string member.
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(Value::as_str)
+    }
+
+    /// `client_id`.
+    pub fn client_id(&self) -> &str {
+        self.str("client_id").unwrap_or_default()
+    }
+
+    /// `client_secret`, if the client has one.
+    pub fn client_secret(&self) -> Option<&str> {
+        self.str("client_secret")
+    }
+
+    /// Whether this client needs a secret (see [`needs_secret`]).
+    pub fn needs_secret(&self) -> bool {
+        needs_secret(&self.0)
+    }
+
+    /// Sets a server-managed member (`client_secret`, `client_secret_expires_at`, ...).
+    pub fn set_server_member(&mut self, key: &str, value: Value) {
+        self.0.insert(key.to_owned(), value);
+    }
+
+    /// Removes a server-managed member.
+    pub fn remove_server_member(&mut self, key: &str) -> Option<Value> {
+        self.0.remove(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn secret_rules() {
+        assert!(needs_secret(&map(json!({}))));
+        assert!(needs_secret(&map(
+            json!({"token_endpoint_auth_method": "client_secret_basic"})
+        )));
+        assert!(!needs_secret(&map(
+            json!({"token_endpoint_auth_method": "none"})
+        )));
+        assert!(needs_secret(&map(
+            json!({"token_endpoint_auth_method": "none", "id_token_signed_response_alg": "HS256"})
+        )));
+        assert!(needs_secret(&map(
+            json!({"token_endpoint_auth_method": "none", "id_token_encrypted_response_alg": "dir"})
+        )));
+        assert!(!needs_secret(&map(
+            json!({"token_endpoint_auth_method": "private_key_jwt", "id_token_encrypted_response_alg": "RSA-OAEP"})
+        )));
+    }
+}

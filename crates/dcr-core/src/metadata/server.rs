@@ -1,0 +1,229 @@
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Optional protocol features. Metadata of a feature that is off is not recognised
+/// (dropped from requests), as in node-oidc-provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Features {
+    /// RP-initiated logout: `post_logout_redirect_uris`.
+    pub rp_initiated_logout: bool,
+    /// Pushed authorization requests: `require_pushed_authorization_requests`.
+    pub pushed_authorization_requests: bool,
+    /// Force `require_pushed_authorization_requests = true` on every client.
+    pub require_pushed_authorization_requests: bool,
+    /// DPoP: `dpop_bound_access_tokens`.
+    pub dpop: bool,
+    /// Back-channel logout: `backchannel_logout_uri`, `backchannel_logout_session_required`.
+    pub backchannel_logout: bool,
+    /// Request objects: `request_object_signing_alg`, `require_signed_request_object`.
+    pub request_objects: bool,
+    /// Force `require_signed_request_object = true` on every client.
+    pub require_signed_request_object: bool,
+    /// JWT user info responses: `userinfo_signed_response_alg`.
+    pub jwt_userinfo: bool,
+    /// JWT introspection responses: `introspection_signed_response_alg`.
+    pub jwt_introspection: bool,
+    /// JWT secured authorization responses (JARM): `authorization_signed_response_alg`.
+    pub jwt_response_modes: bool,
+    /// Encrypted responses and request objects: the `*_encrypted_*` members.
+    pub encryption: bool,
+    /// mTLS client authentication: `tls_client_auth_*` members.
+    pub mtls_client_auth: bool,
+    /// mTLS certificate-bound access tokens: `tls_client_certificate_bound_access_tokens`.
+    pub mtls_certificate_bound_access_tokens: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self {
+            rp_initiated_logout: true,
+            pushed_authorization_requests: true,
+            require_pushed_authorization_requests: false,
+            dpop: true,
+            backchannel_logout: false,
+            request_objects: false,
+            require_signed_request_object: false,
+            jwt_userinfo: false,
+            jwt_introspection: false,
+            jwt_response_modes: false,
+            encryption: false,
+            mtls_client_auth: false,
+            mtls_certificate_bound_access_tokens: false,
+        }
+    }
+}
+
+/// What the server supports: the single source of truth for both discovery and validation,
+/// so what is advertised is exactly what is accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerMetadata {
+    /// `grant_types` a client may register.
+    pub grant_types_supported: Vec<String>,
+    /// `response_types` a client may register (space-separated combinations, any order).
+    pub response_types_supported: Vec<String>,
+    /// `response_modes` a client may register.
+    pub response_modes_supported: Vec<String>,
+    /// `token_endpoint_auth_method` values.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `token_endpoint_auth_signing_alg` values (HS* for `client_secret_jwt`, others for `private_key_jwt`).
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// `id_token_signed_response_alg` values.
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// `userinfo_signed_response_alg` values (feature `jwt_userinfo`).
+    pub userinfo_signing_alg_values_supported: Vec<String>,
+    /// `introspection_signed_response_alg` values (feature `jwt_introspection`).
+    pub introspection_signing_alg_values_supported: Vec<String>,
+    /// `authorization_signed_response_alg` values (feature `jwt_response_modes`).
+    pub authorization_signing_alg_values_supported: Vec<String>,
+    /// `request_object_signing_alg` values (feature `request_objects`).
+    pub request_object_signing_alg_values_supported: Vec<String>,
+    /// Key-management algorithms for encrypted responses (feature `encryption`).
+    pub encryption_alg_values_supported: Vec<String>,
+    /// Content-encryption algorithms for encrypted responses (feature `encryption`).
+    pub encryption_enc_values_supported: Vec<String>,
+    /// `subject_type` values.
+    pub subject_types_supported: Vec<String>,
+    /// Scope values a client may register in `scope`.
+    pub scopes_supported: Vec<String>,
+    /// `default_acr_values` members; empty means a client may not register any.
+    pub acr_values_supported: Vec<String>,
+    /// Optional features.
+    pub features: Features,
+    /// Defaults applied to every client, over the built-in ones.
+    pub client_defaults: Map<String, Value>,
+    /// Extra metadata members kept verbatim (unknown members are otherwise dropped).
+    pub extra_metadata: Vec<String>,
+}
+
+impl Default for ServerMetadata {
+    fn default() -> Self {
+        Self {
+            grant_types_supported: strings(&["authorization_code", "implicit", "refresh_token"]),
+            response_types_supported: strings(&["code id_token", "code", "id_token", "none"]),
+            response_modes_supported: strings(&["query", "fragment", "form_post"]),
+            token_endpoint_auth_methods_supported: strings(&[
+                "client_secret_basic",
+                "client_secret_jwt",
+                "client_secret_post",
+                "private_key_jwt",
+                "none",
+            ]),
+            token_endpoint_auth_signing_alg_values_supported: strings(&[
+                "HS256", "RS256", "PS256", "ES256", "EdDSA",
+            ]),
+            id_token_signing_alg_values_supported: strings(&["RS256", "PS256", "ES256", "EdDSA"]),
+            userinfo_signing_alg_values_supported: strings(&["RS256", "PS256", "ES256", "EdDSA"]),
+            introspection_signing_alg_values_supported: strings(&[
+                "RS256", "PS256", "ES256", "EdDSA",
+            ]),
+            authorization_signing_alg_values_supported: strings(&[
+                "RS256", "PS256", "ES256", "EdDSA",
+            ]),
+            request_object_signing_alg_values_supported: strings(&[
+                "HS256", "RS256", "PS256", "ES256", "EdDSA",
+            ]),
+            encryption_alg_values_supported: strings(&[
+                "A128KW",
+                "A256KW",
+                "ECDH-ES",
+                "RSA-OAEP",
+                "RSA-OAEP-256",
+                "dir",
+            ]),
+            encryption_enc_values_supported: strings(&[
+                "A128CBC-HS256",
+                "A128GCM",
+                "A256CBC-HS512",
+                "A256GCM",
+            ]),
+            subject_types_supported: strings(&["public"]),
+            scopes_supported: strings(&["openid", "offline_access"]),
+            acr_values_supported: Vec::new(),
+            features: Features::default(),
+            client_defaults: Map::new(),
+            extra_metadata: Vec::new(),
+        }
+    }
+}
+
+impl ServerMetadata {
+    /// The discovery members (RFC 8414 / OpenID Connect Discovery) that describe what
+    /// registration accepts.
+    pub fn discovery_members(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: &Vec<String>| {
+            m.insert(k.to_owned(), Value::from(v.clone()));
+        };
+        put("grant_types_supported", &self.grant_types_supported);
+        put("response_types_supported", &self.response_types_supported);
+        put("response_modes_supported", &self.response_modes_supported);
+        put(
+            "token_endpoint_auth_methods_supported",
+            &self.token_endpoint_auth_methods_supported,
+        );
+        put(
+            "token_endpoint_auth_signing_alg_values_supported",
+            &self.token_endpoint_auth_signing_alg_values_supported,
+        );
+        put(
+            "id_token_signing_alg_values_supported",
+            &self.id_token_signing_alg_values_supported,
+        );
+        put("subject_types_supported", &self.subject_types_supported);
+        put("scopes_supported", &self.scopes_supported);
+        if !self.acr_values_supported.is_empty() {
+            put("acr_values_supported", &self.acr_values_supported);
+        }
+        let f = &self.features;
+        if f.jwt_userinfo {
+            put(
+                "userinfo_signing_alg_values_supported",
+                &self.userinfo_signing_alg_values_supported,
+            );
+        }
+        if f.jwt_introspection {
+            put(
+                "introspection_signing_alg_values_supported",
+                &self.introspection_signing_alg_values_supported,
+            );
+        }
+        if f.jwt_response_modes {
+            put(
+                "authorization_signing_alg_values_supported",
+                &self.authorization_signing_alg_values_supported,
+            );
+        }
+        if f.request_objects {
+            put(
+                "request_object_signing_alg_values_supported",
+                &self.request_object_signing_alg_values_supported,
+            );
+        }
+        if f.encryption {
+            put(
+                "id_token_encryption_alg_values_supported",
+                &self.encryption_alg_values_supported,
+            );
+            put(
+                "id_token_encryption_enc_values_supported",
+                &self.encryption_enc_values_supported,
+            );
+        }
+        if f.pushed_authorization_requests && f.require_pushed_authorization_requests {
+            m.insert(
+                "require_pushed_authorization_requests".into(),
+                Value::Bool(true),
+            );
+        }
+        if f.request_objects && f.require_signed_request_object {
+            m.insert("require_signed_request_object".into(), Value::Bool(true));
+        }
+        m
+    }
+}

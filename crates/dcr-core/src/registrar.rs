@@ -1,0 +1,680 @@
+//! The registration service: RFC 7591 §3 registration and RFC 7592 §2 read, update, delete.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::clock::{Clock, SystemClock};
+use crate::context::RequestContext;
+use crate::error::{RegistrationError, TokenProblem};
+use crate::factory::Factory;
+use crate::metadata::{self, ClientMetadata, ServerMetadata};
+use crate::policy::{Policy, PolicyCall, PolicyError, PolicySet, RatIssuance};
+use crate::settings::{InitialAccessTokenMode, RegistrarSettings};
+use crate::store::{
+    ClientRecord, ClientUpdate, InitialAccessTokenRecord, NewClient, RegistrationAccessTokenRecord,
+    Store, StoreError,
+};
+use crate::token::{Secret, TokenHash, ct_str_eq, generate_token};
+
+/// Members a client update request must not carry (RFC 7592 §2.2).
+const FORBIDDEN_ON_UPDATE: &[&str] = &[
+    "registration_access_token",
+    "registration_client_uri",
+    "client_secret_expires_at",
+    "client_id_issued_at",
+];
+
+/// How many times a registration retries when a generated client id is already taken.
+const ID_COLLISION_RETRIES: usize = 3;
+
+/// The outcome of a registration, read or update: what the client is told.
+#[derive(Debug, Clone)]
+pub struct ClientResponse {
+    /// The registered metadata (with `client_secret` when the client has one).
+    pub metadata: ClientMetadata,
+    /// The registration access token, when one is issued (or was presented, on read).
+    pub registration_access_token: Option<Secret>,
+    /// The client's configuration endpoint, when it has a registration access token.
+    pub registration_client_uri: Option<String>,
+}
+
+impl ClientResponse {
+    /// The JSON body of the response (RFC 7591 §3.2.1, RFC 7592 §3).
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut body = self.metadata.as_map().clone();
+        if let (Some(token), Some(uri)) = (
+            &self.registration_access_token,
+            &self.registration_client_uri,
+        ) {
+            body.insert(
+                "registration_access_token".into(),
+                Value::String(token.expose().to_owned()),
+            );
+            body.insert("registration_client_uri".into(), Value::String(uri.clone()));
+        }
+        body
+    }
+}
+
+/// A client whose registration access token was checked: the subject of read, update and delete.
+#[derive(Debug, Clone)]
+pub struct AuthorizedClient {
+    /// The client.
+    pub client: ClientRecord,
+    /// The presented token's record.
+    pub token: RegistrationAccessTokenRecord,
+    presented: Secret,
+}
+
+/// What an operator asks for when minting an initial access token.
+#[derive(Debug, Clone, Default)]
+pub struct MintInitialAccessToken {
+    /// Policies, run in this order on every registration made with the token.
+    pub policies: Vec<String>,
+    /// Lifetime in seconds; `None` for a token that does not expire.
+    pub expires_in: Option<i64>,
+    /// How many registrations it may authorise; `None` for unlimited.
+    pub max_uses: Option<u64>,
+    /// A label for operators (shown in listings and audit logs).
+    pub label: Option<String>,
+}
+
+/// Why the registrar could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// Policies are attached to stored initial access tokens only.
+    #[error(
+        "registration policies are only used with stored initial access tokens (initial_access_token = true)"
+    )]
+    PoliciesWithoutStoredTokens,
+}
+
+/// Builds a [`Registrar`].
+pub struct RegistrarBuilder {
+    store: Arc<dyn Store>,
+    server: ServerMetadata,
+    settings: RegistrarSettings,
+    policies: PolicySet,
+    id_factory: Factory,
+    secret_factory: Factory,
+    rat_issuance: RatIssuance,
+    clock: Arc<dyn Clock>,
+}
+
+impl RegistrarBuilder {
+    /// Adds the policy `name`.
+    pub fn policy(mut self, name: impl Into<String>, policy: Arc<dyn Policy>) -> Self {
+        self.policies.insert(name, policy);
+        self
+    }
+
+    /// Sets the client id generator (default: 21-character nanoid).
+    pub fn id_factory(mut self, factory: Factory) -> Self {
+        self.id_factory = factory;
+        self
+    }
+
+    /// Sets the client secret generator (default: 64 random bytes in base64url).
+    pub fn secret_factory(mut self, factory: Factory) -> Self {
+        self.secret_factory = factory;
+        self
+    }
+
+    /// Sets whether registration access tokens are issued (default: always).
+    pub fn issue_registration_access_token(mut self, issuance: RatIssuance) -> Self {
+        self.rat_issuance = issuance;
+        self
+    }
+
+    /// Sets the clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the registrar.
+    pub fn build(self) -> Result<Registrar, BuildError> {
+        if self.policies.names().next().is_some()
+            && self.settings.initial_access_token != InitialAccessTokenMode::Stored
+        {
+            return Err(BuildError::PoliciesWithoutStoredTokens);
+        }
+        Ok(Registrar {
+            inner: Arc::new(Inner {
+                store: self.store,
+                server: self.server,
+                settings: self.settings,
+                policies: self.policies,
+                id_factory: self.id_factory,
+                secret_factory: self.secret_factory,
+                rat_issuance: self.rat_issuance,
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    server: ServerMetadata,
+    settings: RegistrarSettings,
+    policies: PolicySet,
+    id_factory: Factory,
+    secret_factory: Factory,
+    rat_issuance: RatIssuance,
+    clock: Arc<dyn Clock>,
+}
+
+/// The registration service. Cheap to clone; share one per server.
+#[derive(Clone)]
+pub struct Registrar {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Registrar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registrar")
+            .field("settings", &self.inner.settings)
+            .field("policies", &self.inner.policies)
+            .finish_non_exhaustive()
+    }
+}
+
+fn policy_error(name: &str, err: PolicyError) -> RegistrationError {
+    match err {
+        PolicyError::Reject(msg) => RegistrationError::InvalidClientMetadata(msg),
+        PolicyError::Failed(detail) => {
+            RegistrationError::Server(format!("policy {name}: {detail}"))
+        }
+    }
+}
+
+impl Registrar {
+    /// Starts building a registrar over `store`, accepting what `server` supports.
+    pub fn builder(
+        store: Arc<dyn Store>,
+        server: ServerMetadata,
+        settings: RegistrarSettings,
+    ) -> RegistrarBuilder {
+        RegistrarBuilder {
+            store,
+            server,
+            settings,
+            policies: PolicySet::default(),
+            id_factory: Factory::default_client_id(),
+            secret_factory: Factory::default_client_secret(),
+            rat_issuance: RatIssuance::Always,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// What the server supports.
+    pub fn server_metadata(&self) -> &ServerMetadata {
+        &self.inner.server
+    }
+
+    /// The registrar's settings.
+    pub fn settings(&self) -> &RegistrarSettings {
+        &self.inner.settings
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The configured policies.
+    pub fn policies(&self) -> &PolicySet {
+        &self.inner.policies
+    }
+
+    /// The configuration endpoint of `client_id`.
+    pub fn registration_client_uri(&self, client_id: &str) -> String {
+        let encoded =
+            percent_encoding::utf8_percent_encode(client_id, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                // Unreserved characters (RFC 3986 §2.3) stay as they are.
+                .replace("%2D", "-")
+                .replace("%2E", ".")
+                .replace("%5F", "_")
+                .replace("%7E", "~");
+        format!(
+            "{}/{}",
+            self.inner
+                .settings
+                .registration_endpoint
+                .trim_end_matches('/'),
+            encoded
+        )
+    }
+
+    /// RFC 7591 §3.1: registers a client.
+    ///
+    /// `token` is the bearer token presented, if any; it is only looked at when registration
+    /// needs an initial access token.
+    pub async fn register(
+        &self,
+        mut ctx: RequestContext,
+        token: Option<&str>,
+        body: Map<String, Value>,
+    ) -> Result<ClientResponse, RegistrationError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+
+        // Initial access token.
+        let iat = match &inner.settings.initial_access_token {
+            InitialAccessTokenMode::Open => None,
+            InitialAccessTokenMode::Static(expected) => {
+                let token = token.ok_or(RegistrationError::InvalidToken(TokenProblem::Missing))?;
+                if !TokenHash::of(token).ct_eq(expected) {
+                    return Err(RegistrationError::InvalidToken(TokenProblem::Unknown));
+                }
+                None
+            }
+            InitialAccessTokenMode::Stored => {
+                let token = token.ok_or(RegistrationError::InvalidToken(TokenProblem::Missing))?;
+                let record = inner
+                    .store
+                    .find_initial_access_token(&TokenHash::of(token))
+                    .await?
+                    .filter(|r| r.usable_at(now))
+                    .ok_or(RegistrationError::InvalidToken(TokenProblem::Unknown))?;
+                if let Some(name) = inner.policies.first_unknown(&record.policies) {
+                    return Err(RegistrationError::Server(format!(
+                        "initial access token {} names policy {name:?}, which is not configured",
+                        record.id
+                    )));
+                }
+                ctx.token_label = record.label.clone();
+                Some(record)
+            }
+        };
+
+        let factory_id = inner.id_factory.generate(&ctx).await;
+        let issue_rat = inner.rat_issuance.decide(&ctx).await.map_err(|e| {
+            RegistrationError::Server(format!("issue_registration_access_token: {e}"))
+        })?;
+
+        let mut properties = body;
+        properties.insert("client_id".into(), Value::String(factory_id.clone()));
+        properties.insert("client_id_issued_at".into(), Value::from(now));
+        properties.remove("client_secret");
+        properties.remove("client_secret_expires_at");
+        if metadata::needs_secret_after_defaults(&properties, &inner.server) {
+            let secret = inner.secret_factory.generate(&ctx).await;
+            properties.insert("client_secret".into(), Value::String(secret));
+            properties.insert("client_secret_expires_at".into(), Value::from(0));
+        }
+
+        // Policies of the initial access token, in order.
+        let iat_policies = iat.as_ref().map(|r| r.policies.clone()).unwrap_or_default();
+        let mut call = PolicyCall {
+            request: ctx,
+            properties,
+            registration_access_token_policies: issue_rat.then(|| iat_policies.clone()),
+        };
+        self.run_policies(&iat_policies, &mut call).await?;
+        let PolicyCall {
+            request: ctx,
+            properties,
+            registration_access_token_policies,
+        } = call;
+
+        let mut validated = metadata::validate(properties, &inner.server)?;
+        self.settle_secret(&ctx, &mut validated, None).await;
+
+        let mut client = ClientRecord {
+            client_id: validated.client_id().to_owned(),
+            metadata: validated,
+            created_at: now,
+            updated_at: now,
+            initial_access_token_id: iat.as_ref().map(|r| r.id.clone()),
+        };
+        let id_from_factory = client.client_id == factory_id;
+        let token_value = issue_rat.then(generate_token);
+        for attempt in 0..=ID_COLLISION_RETRIES {
+            let rat = token_value.as_ref().map(|t| RegistrationAccessTokenRecord {
+                hash: t.hash(),
+                client_id: client.client_id.clone(),
+                policies: registration_access_token_policies
+                    .clone()
+                    .unwrap_or_default(),
+                created_at: now,
+            });
+            let new = NewClient {
+                client: &client,
+                registration_access_token: rat.as_ref(),
+                spend_initial_access_token: iat.as_ref().map(|r| (r.id.as_str(), now)),
+            };
+            match inner.store.insert_client(new).await {
+                Ok(()) => break,
+                Err(StoreError::ClientExists)
+                    if id_from_factory && attempt < ID_COLLISION_RETRIES =>
+                {
+                    let id = inner.id_factory.generate(&ctx).await;
+                    client
+                        .metadata
+                        .set_server_member("client_id", Value::String(id.clone()));
+                    client.client_id = id;
+                }
+                Err(StoreError::ClientExists) if !id_from_factory => {
+                    return Err(RegistrationError::InvalidClientMetadata(
+                        "client_id set by a policy is already registered".into(),
+                    ));
+                }
+                Err(StoreError::InitialAccessTokenUnavailable) => {
+                    return Err(RegistrationError::InvalidToken(TokenProblem::Unknown));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::info!(client_id = %client.client_id, "client registered");
+        let uri = token_value
+            .as_ref()
+            .map(|_| self.registration_client_uri(&client.client_id));
+        Ok(ClientResponse {
+            metadata: client.metadata,
+            registration_access_token: token_value,
+            registration_client_uri: uri,
+        })
+    }
+
+    /// Checks a registration access token presented for `client_id` (RFC 7592 §2).
+    ///
+    /// A token bound to another client, or presented for a client that does not exist,
+    /// is revoked (RFC 7592 §2.1) and refused.
+    pub async fn authorize(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<AuthorizedClient, RegistrationError> {
+        let token = token.ok_or(RegistrationError::InvalidToken(TokenProblem::Missing))?;
+        let hash = TokenHash::of(token);
+        let store = &self.inner.store;
+        let record = store
+            .find_registration_access_token(&hash)
+            .await?
+            .filter(|r| r.hash.ct_eq(&hash))
+            .ok_or(RegistrationError::InvalidToken(TokenProblem::Unknown))?;
+        let client = match store.get_client(client_id).await? {
+            Some(c) if c.client_id == record.client_id => c,
+            _ => {
+                store.revoke_registration_access_token(&hash).await?;
+                tracing::warn!(token_client_id = %record.client_id, path_client_id = %client_id,
+                    "registration access token presented for another client; revoked");
+                return Err(RegistrationError::InvalidToken(
+                    TokenProblem::ClientMismatch,
+                ));
+            }
+        };
+        if let Some(name) = self.inner.policies.first_unknown(&record.policies) {
+            return Err(RegistrationError::Server(format!(
+                "registration access token of client {client_id} names policy {name:?}, which is not configured"
+            )));
+        }
+        Ok(AuthorizedClient {
+            client,
+            token: record,
+            presented: Secret::new(token),
+        })
+    }
+
+    /// RFC 7592 §2.1: the client's current registration, with the presented token.
+    pub fn read(&self, authorized: AuthorizedClient) -> ClientResponse {
+        let uri = self.registration_client_uri(&authorized.client.client_id);
+        ClientResponse {
+            metadata: authorized.client.metadata,
+            registration_access_token: Some(authorized.presented),
+            registration_client_uri: Some(uri),
+        }
+    }
+
+    /// RFC 7592 §2.2: replaces the client's metadata with `body`.
+    pub async fn update(
+        &self,
+        ctx: RequestContext,
+        authorized: AuthorizedClient,
+        body: Map<String, Value>,
+    ) -> Result<ClientResponse, RegistrationError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        if let Some(field) = FORBIDDEN_ON_UPDATE.iter().find(|f| body.contains_key(**f)) {
+            return Err(RegistrationError::InvalidRequest(format!(
+                "the update request must not include {field}"
+            )));
+        }
+        let current = &authorized.client;
+        match body.get("client_id") {
+            Some(Value::String(id)) if *id == current.client_id => {}
+            Some(_) => {
+                return Err(RegistrationError::InvalidRequest(
+                    "client_id in the request body must equal the client_id of the registration being updated".into(),
+                ));
+            }
+            None => {
+                return Err(RegistrationError::InvalidRequest(
+                    "the update request must include client_id (RFC 7592 §2.2)".into(),
+                ));
+            }
+        }
+        if let Some(sent) = body.get("client_secret") {
+            let sent = sent.as_str().unwrap_or_default();
+            let stored = current.metadata.client_secret().unwrap_or_default();
+            if !ct_str_eq(sent, stored) {
+                return Err(RegistrationError::InvalidRequest(
+                    "client_secret in the request body does not match the client's secret".into(),
+                ));
+            }
+        }
+
+        let mut properties: Map<String, Value> = body
+            .into_iter()
+            .filter(|(_, v)| !(v.is_null() || v.as_str() == Some("")))
+            .collect();
+        if let Some(issued) = current.metadata.get("client_id_issued_at") {
+            properties.insert("client_id_issued_at".into(), issued.clone());
+        }
+        match current.metadata.client_secret() {
+            Some(secret) => {
+                properties.insert("client_secret".into(), Value::String(secret.to_owned()));
+                let expires = current
+                    .metadata
+                    .get("client_secret_expires_at")
+                    .cloned()
+                    .unwrap_or(Value::from(0));
+                properties.insert("client_secret_expires_at".into(), expires);
+            }
+            None => {
+                properties.remove("client_secret");
+                if metadata::needs_secret_after_defaults(&properties, &inner.server) {
+                    let secret = inner.secret_factory.generate(&ctx).await;
+                    properties.insert("client_secret".into(), Value::String(secret));
+                    properties.insert("client_secret_expires_at".into(), Value::from(0));
+                }
+            }
+        }
+
+        let rat_policies = authorized.token.policies.clone();
+        let mut call = PolicyCall {
+            request: ctx,
+            properties,
+            registration_access_token_policies: Some(rat_policies.clone()),
+        };
+        self.run_policies(&rat_policies, &mut call).await?;
+        let PolicyCall {
+            request: ctx,
+            mut properties,
+            registration_access_token_policies,
+        } = call;
+        // The client id is bound to the registration access token: policies cannot move it.
+        properties.insert("client_id".into(), Value::String(current.client_id.clone()));
+
+        let mut validated = metadata::validate(properties, &inner.server)?;
+        self.settle_secret(&ctx, &mut validated, current.metadata.client_secret())
+            .await;
+
+        let client = ClientRecord {
+            client_id: current.client_id.clone(),
+            metadata: validated,
+            created_at: current.created_at,
+            updated_at: now,
+            initial_access_token_id: current.initial_access_token_id.clone(),
+        };
+        let rotated = inner
+            .settings
+            .rotate_registration_access_token
+            .then(generate_token);
+        let rotated_record = rotated.as_ref().map(|t| RegistrationAccessTokenRecord {
+            hash: t.hash(),
+            client_id: client.client_id.clone(),
+            policies: registration_access_token_policies.unwrap_or(rat_policies),
+            created_at: now,
+        });
+        let update = ClientUpdate {
+            client: &client,
+            presented: &authorized.token.hash,
+            rotate_to: rotated_record.as_ref(),
+        };
+        match inner.store.update_client(update).await {
+            Ok(()) => {}
+            Err(StoreError::RegistrationAccessTokenGone) => {
+                return Err(RegistrationError::InvalidToken(TokenProblem::Unknown));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(client_id = %client.client_id, rotated = rotated.is_some(), "client updated");
+        let uri = self.registration_client_uri(&client.client_id);
+        Ok(ClientResponse {
+            metadata: client.metadata,
+            registration_access_token: Some(rotated.unwrap_or(authorized.presented)),
+            registration_client_uri: Some(uri),
+        })
+    }
+
+    /// RFC 7592 §2.3: deletes the client and every registration access token bound to it.
+    pub async fn delete(&self, authorized: AuthorizedClient) -> Result<(), RegistrationError> {
+        let existed = self
+            .inner
+            .store
+            .delete_client(&authorized.client.client_id)
+            .await?;
+        if !existed {
+            return Err(RegistrationError::InvalidToken(TokenProblem::Unknown));
+        }
+        tracing::info!(client_id = %authorized.client.client_id, "client deleted");
+        Ok(())
+    }
+
+    /// Mints an initial access token. Every policy it names must be configured.
+    pub async fn mint_initial_access_token(
+        &self,
+        request: MintInitialAccessToken,
+    ) -> Result<(InitialAccessTokenRecord, Secret), RegistrationError> {
+        if let Some(name) = self.inner.policies.first_unknown(&request.policies) {
+            return Err(RegistrationError::InvalidRequest(format!(
+                "policy {name:?} is not configured"
+            )));
+        }
+        if request.expires_in.is_some_and(|s| s <= 0) {
+            return Err(RegistrationError::InvalidRequest(
+                "expires_in must be a positive number of seconds".into(),
+            ));
+        }
+        if request.max_uses == Some(0) {
+            return Err(RegistrationError::InvalidRequest(
+                "max_uses must be at least 1".into(),
+            ));
+        }
+        let now = self.inner.clock.now();
+        let token = generate_token();
+        let id_bytes: [u8; 8] = rand::random();
+        let record = InitialAccessTokenRecord {
+            id: id_bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            hash: token.hash(),
+            label: request.label,
+            policies: request.policies,
+            created_at: now,
+            expires_at: request.expires_in.map(|s| now.saturating_add(s)),
+            max_uses: request.max_uses,
+            uses: 0,
+        };
+        self.inner
+            .store
+            .insert_initial_access_token(&record)
+            .await?;
+        tracing::info!(iat_id = %record.id, "initial access token minted");
+        Ok((record, token))
+    }
+
+    /// Every stored initial access token (never the token values, which are not kept).
+    pub async fn list_initial_access_tokens(
+        &self,
+    ) -> Result<Vec<InitialAccessTokenRecord>, RegistrationError> {
+        Ok(self.inner.store.list_initial_access_tokens().await?)
+    }
+
+    /// Revokes the initial access token `id`; `false` if there was none.
+    pub async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, RegistrationError> {
+        Ok(self.inner.store.revoke_initial_access_token(id).await?)
+    }
+
+    /// Stored initial access tokens that name a policy that is not configured, with that name.
+    pub async fn tokens_with_unknown_policies(
+        &self,
+    ) -> Result<Vec<(InitialAccessTokenRecord, String)>, RegistrationError> {
+        let all = self.list_initial_access_tokens().await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|t| {
+                self.inner
+                    .policies
+                    .first_unknown(&t.policies)
+                    .map(str::to_owned)
+                    .map(|n| (t, n))
+            })
+            .collect())
+    }
+
+    async fn run_policies(
+        &self,
+        names: &[String],
+        call: &mut PolicyCall,
+    ) -> Result<(), RegistrationError> {
+        for name in names {
+            let policy = self.inner.policies.get(name).ok_or_else(|| {
+                RegistrationError::Server(format!("policy {name:?} is not configured"))
+            })?;
+            policy
+                .apply(call)
+                .await
+                .map_err(|e| policy_error(name, e))?;
+        }
+        Ok(())
+    }
+
+    /// Makes the secret agree with the validated metadata: a client that needs one has one
+    /// (kept if it had one), a client that does not has none.
+    async fn settle_secret(
+        &self,
+        ctx: &RequestContext,
+        md: &mut ClientMetadata,
+        previous: Option<&str>,
+    ) {
+        if md.needs_secret() {
+            if md.client_secret().is_none() {
+                let secret = match previous {
+                    Some(p) => p.to_owned(),
+                    None => self.inner.secret_factory.generate(ctx).await,
+                };
+                md.set_server_member("client_secret", Value::String(secret));
+            }
+            if md.get("client_secret_expires_at").is_none() {
+                md.set_server_member("client_secret_expires_at", Value::from(0));
+            }
+        } else {
+            md.remove_server_member("client_secret");
+            md.remove_server_member("client_secret_expires_at");
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! What dcr keeps: clients, registration access tokens (RATs) and initial access tokens (IATs).
+//!
+//! Tokens are only ever stored as [`TokenHash`]es. Every method that changes more than one
+//! record does so atomically, so a crash or a concurrent request never leaves a half-written state.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use crate::metadata::ClientMetadata;
+use crate::token::TokenHash;
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRecord {
+    /// The client id (also inside `metadata`).
+    pub client_id: String,
+    /// The validated metadata, including `client_secret` when one was issued
+    /// (RFC 7592 read must return it).
+    pub metadata: ClientMetadata,
+    /// When the client was registered (seconds since the epoch).
+    pub created_at: i64,
+    /// When the client was last changed.
+    pub updated_at: i64,
+    /// The id of the initial access token it was registered with, if any.
+    pub initial_access_token_id: Option<String>,
+}
+
+/// A registration access token, bound to one client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrationAccessTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// The client it manages.
+    pub client_id: String,
+    /// Policies that run on every update made with it.
+    pub policies: Vec<String>,
+    /// When it was issued.
+    pub created_at: i64,
+}
+
+/// An initial access token minted by an operator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitialAccessTokenRecord {
+    /// A public identifier, safe to show and to log (never the token).
+    pub id: String,
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// A label for operators.
+    pub label: Option<String>,
+    /// Policies that run, in this order, on every registration made with it.
+    pub policies: Vec<String>,
+    /// When it was minted.
+    pub created_at: i64,
+    /// When it stops working, if ever.
+    pub expires_at: Option<i64>,
+    /// How many registrations it may authorise, if limited.
+    pub max_uses: Option<u64>,
+    /// How many registrations it has authorised.
+    pub uses: u64,
+}
+
+impl InitialAccessTokenRecord {
+    /// Whether the token may authorise one more registration at `now`.
+    pub fn usable_at(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|exp| now < exp)
+            && self.max_uses.is_none_or(|max| self.uses < max)
+    }
+
+    /// Uses left, if limited.
+    pub fn uses_left(&self) -> Option<u64> {
+        self.max_uses.map(|max| max.saturating_sub(self.uses))
+    }
+}
+
+/// A new client and what must be written with it, in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewClient<'a> {
+    /// The client.
+    pub client: &'a ClientRecord,
+    /// Its first registration access token, if one is issued.
+    pub registration_access_token: Option<&'a RegistrationAccessTokenRecord>,
+    /// The initial access token to spend one use of (by id), checked against its expiry
+    /// and use limit at `now`; if it cannot be spent nothing is written.
+    pub spend_initial_access_token: Option<(&'a str, i64)>,
+}
+
+/// A replacement of a client's metadata, in one transaction.
+#[derive(Debug, Clone)]
+pub struct ClientUpdate<'a> {
+    /// The new state of the client.
+    pub client: &'a ClientRecord,
+    /// The token that authorised the update; it must still exist and be bound to the client.
+    pub presented: &'a TokenHash,
+    /// When rotating: the token that replaces `presented` (which is deleted).
+    pub rotate_to: Option<&'a RegistrationAccessTokenRecord>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A client with that id already exists.
+    #[error("client id already exists")]
+    ClientExists,
+    /// The initial access token cannot be spent (unknown, expired, revoked or used up).
+    #[error("initial access token cannot be spent")]
+    InitialAccessTokenUnavailable,
+    /// The registration access token that authorised an update is no longer valid
+    /// (rotated or revoked concurrently), or the client is gone.
+    #[error("registration access token no longer valid")]
+    RegistrationAccessTokenGone,
+    /// A token hash collided with an existing one.
+    #[error("token hash already exists")]
+    TokenExists,
+    /// The backend failed.
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+/// Storage of clients and registration access tokens.
+#[async_trait::async_trait]
+pub trait ClientStore: Send + Sync + 'static {
+    /// Inserts a new client with its first RAT, spending an IAT use if asked; all or nothing.
+    async fn insert_client(&self, new: NewClient<'_>) -> Result<(), StoreError>;
+
+    /// The client `client_id`.
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
+
+    /// Replaces a client's record (and rotates its RAT if asked); all or nothing.
+    async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError>;
+
+    /// Deletes a client and every RAT bound to it. `false` if there was no such client.
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+
+    /// The RAT with this hash.
+    async fn find_registration_access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RegistrationAccessTokenRecord>, StoreError>;
+
+    /// Deletes the RAT with this hash (no error if it does not exist).
+    async fn revoke_registration_access_token(&self, hash: &TokenHash) -> Result<(), StoreError>;
+
+    /// Clients in client id order, starting after `after`, at most `limit`.
+    async fn list_clients(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Storage of initial access tokens.
+#[async_trait::async_trait]
+pub trait InitialAccessTokenStore: Send + Sync + 'static {
+    /// Stores a new IAT.
+    async fn insert_initial_access_token(
+        &self,
+        token: &InitialAccessTokenRecord,
+    ) -> Result<(), StoreError>;
+
+    /// The IAT with this hash.
+    async fn find_initial_access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<InitialAccessTokenRecord>, StoreError>;
+
+    /// Every IAT, by creation time.
+    async fn list_initial_access_tokens(&self)
+    -> Result<Vec<InitialAccessTokenRecord>, StoreError>;
+
+    /// Deletes the IAT `id`. `false` if there was none.
+    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// A store of everything dcr keeps.
+pub trait Store: ClientStore + InitialAccessTokenStore {}
+
+impl<T: ClientStore + InitialAccessTokenStore> Store for T {}
