@@ -1,0 +1,127 @@
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use dcr_core::registrar::MintInitialAccessToken;
+
+use crate::app::{Application, build_registrar, shutdown_signal};
+use crate::config::{Config, InitialAccessTokenSetting};
+use crate::storage::{OpenStore, StorageKind};
+
+/// dcr: OAuth 2.0 / OpenID Connect Dynamic Client Registration server.
+#[derive(Debug, Parser)]
+#[command(name = "dcr", version, about)]
+pub struct Cli {
+    /// The configuration file (TOML). Without one, built-in defaults and DCR_* variables apply.
+    #[arg(long, short, global = true, env = "DCR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the registration server.
+    Serve,
+    /// Manages initial access tokens (when `registration.initial_access_token = true`).
+    #[command(subcommand)]
+    Iat(IatCommand),
+    /// Checks the configuration and the scripts it names, then exits.
+    CheckConfig,
+}
+
+/// Initial access token commands.
+#[derive(Debug, Subcommand)]
+pub enum IatCommand {
+    /// Mints a token; prints it alone on the last line of stdout. It is not kept anywhere else.
+    Create {
+        /// A policy to run on registrations made with the token (repeat for several, in order).
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// Lifetime in seconds (default: no expiry).
+        #[arg(long)]
+        expires_in: Option<i64>,
+        /// How many registrations it may authorise (default: unlimited).
+        #[arg(long)]
+        max_uses: Option<u64>,
+        /// A label shown in listings and logs.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Lists tokens: id, label, policies, expiry, uses left (never the token).
+    List,
+    /// Revokes the token with this id.
+    Revoke {
+        /// The token id (from `dcr iat list`).
+        id: String,
+    },
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    crate::telemetry::init(&config.log);
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(&config).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::CheckConfig => {
+            let store = OpenStore::open(&config).await?;
+            build_registrar(&config, &store)?;
+            store.close().await;
+            println!("configuration is valid");
+            Ok(())
+        }
+        Command::Iat(command) => iat(&config, command).await,
+    }
+}
+
+async fn iat(config: &Config, command: IatCommand) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.registration.initial_access_token == InitialAccessTokenSetting::Enabled(true),
+        "initial access tokens are kept in the store only when registration.initial_access_token = true"
+    );
+    anyhow::ensure!(
+        StorageKind::parse(config)? != StorageKind::Memory,
+        "storage.url is memory: tokens minted here would vanish when this command exits; use a persistent store"
+    );
+    let store = OpenStore::open(config).await?;
+    let registrar = build_registrar(config, &store)?;
+    let result: anyhow::Result<()> = match command {
+        IatCommand::Create { policies, expires_in, max_uses, label } => {
+            let (record, token) = registrar
+                .mint_initial_access_token(MintInitialAccessToken { policies, expires_in, max_uses, label })
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.description()))?;
+            eprintln!("minted initial access token {}", record.id);
+            println!("{}", token.expose());
+            Ok(())
+        }
+        IatCommand::List => {
+            let tokens = registrar.list_initial_access_tokens().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{:<18} {:<20} {:<24} {:<12} USES_LEFT", "ID", "LABEL", "POLICIES", "EXPIRES_AT");
+            for t in tokens {
+                println!(
+                    "{:<18} {:<20} {:<24} {:<12} {}",
+                    t.id,
+                    t.label.as_deref().unwrap_or("-"),
+                    if t.policies.is_empty() { "-".to_owned() } else { t.policies.join(",") },
+                    t.expires_at.map_or("never".to_owned(), |e| e.to_string()),
+                    t.uses_left().map_or("unlimited".to_owned(), |u| u.to_string()),
+                );
+            }
+            Ok(())
+        }
+        IatCommand::Revoke { id } => {
+            let revoked = registrar.revoke_initial_access_token(&id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::ensure!(revoked, "no initial access token with id {id}");
+            println!("revoked {id}");
+            Ok(())
+        }
+    };
+    store.close().await;
+    result.context("iat")
+}

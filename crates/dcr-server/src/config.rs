@@ -1,0 +1,307 @@
+//! The `dcr` configuration file (TOML), overridable by `DCR_`-prefixed environment variables
+//! (nested keys joined with `__`, e.g. `DCR_STORAGE__URL`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use dcr_core::metadata::ServerMetadata;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration. Every key is optional.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The issuer identifier; absolute URLs in responses are built from it, never from request headers.
+    pub issuer: String,
+    /// The socket address to listen on.
+    pub listen: String,
+    /// Where clients and tokens are kept.
+    pub storage: StorageConfig,
+    /// Registration options.
+    pub registration: RegistrationConfig,
+    /// What registration accepts, and what discovery advertises.
+    pub metadata: ServerMetadata,
+    /// Extra members of the discovery documents (e.g. `authorization_endpoint`).
+    pub discovery: serde_json::Map<String, serde_json::Value>,
+    /// Logging.
+    pub log: LogConfig,
+    /// The directory relative paths are resolved against (the config file's directory).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            storage: StorageConfig::default(),
+            registration: RegistrationConfig::default(),
+            metadata: ServerMetadata::default(),
+            discovery: serde_json::Map::new(),
+            log: LogConfig::default(),
+            base_dir: PathBuf::from("."),
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `sqlite://PATH` (default `sqlite://dcr.db`), `memory:`, or `postgres://...`.
+    pub url: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://dcr.db".into() }
+    }
+}
+
+/// `initial_access_token`: `false` (open), `true` (stored tokens) or a static token string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InitialAccessTokenSetting {
+    /// `false`: open registration; `true`: tokens minted with `dcr iat create`.
+    Enabled(bool),
+    /// One static token.
+    Static(String),
+}
+
+/// `issue_registration_access_token`: a boolean, or the path of a Rhai script that decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IssueRatSetting {
+    /// Always (`true`) or never (`false`).
+    Fixed(bool),
+    /// A Rhai script that returns a boolean.
+    Script(PathBuf),
+}
+
+/// `client_id`: `"nanoid"`, `"uuid"`, or `{ format, length, prefix }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClientIdSetting {
+    /// Just the format, with its default length and no prefix.
+    Format(IdFormat),
+    /// Format, length and prefix.
+    Detailed {
+        /// The format.
+        format: IdFormat,
+        /// Characters of a nanoid (ignored for uuid).
+        #[serde(default = "default_id_length")]
+        length: usize,
+        /// Put before every id.
+        #[serde(default)]
+        prefix: Option<String>,
+    },
+}
+
+/// Client id formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdFormat {
+    /// URL-safe random characters.
+    Nanoid,
+    /// Random UUIDs.
+    Uuid,
+}
+
+fn default_id_length() -> usize {
+    21
+}
+
+/// `[registration]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// Serve the registration endpoints at all.
+    pub enabled: bool,
+    /// Allow PUT and DELETE (RFC 7592 update and delete).
+    pub management: bool,
+    /// Replace the registration access token on every update.
+    pub rotate_registration_access_token: bool,
+    /// Path of the registration endpoint below the issuer.
+    pub path: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// How registration is authorised.
+    pub initial_access_token: InitialAccessTokenSetting,
+    /// Whether a registration access token is issued.
+    pub issue_registration_access_token: IssueRatSetting,
+    /// Policy name → Rhai script path.
+    pub policies: BTreeMap<String, PathBuf>,
+    /// Client id generator.
+    pub client_id: ClientIdSetting,
+    /// Random bytes in a generated client secret.
+    pub client_secret_bytes: usize,
+    /// Unknown metadata members to keep verbatim.
+    pub extra_metadata: Vec<String>,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            management: true,
+            rotate_registration_access_token: true,
+            path: "/reg".into(),
+            body_limit: 56 * 1024,
+            initial_access_token: InitialAccessTokenSetting::Enabled(false),
+            issue_registration_access_token: IssueRatSetting::Fixed(true),
+            policies: BTreeMap::new(),
+            client_id: ClientIdSetting::Format(IdFormat::Nanoid),
+            client_secret_bytes: 64,
+            extra_metadata: Vec::new(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter (`RUST_LOG` syntax); `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info".into() }
+    }
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (if given), then `DCR_*` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut base_dir = PathBuf::from(".");
+        if let Some(path) = file {
+            anyhow::ensure!(path.is_file(), "config file {} does not exist", path.display());
+            figment = figment.merge(Toml::file_exact(path));
+            base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            if base_dir.as_os_str().is_empty() {
+                base_dir = PathBuf::from(".");
+            }
+        }
+        figment = figment.merge(Env::prefixed("DCR_").split("__"));
+        Self::extract(figment, base_dir)
+    }
+
+    /// Parses a configuration from TOML text (no environment), resolving paths against `base_dir`.
+    pub fn from_toml(text: &str, base_dir: &Path) -> anyhow::Result<Self> {
+        let figment = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
+        Self::extract(figment, base_dir.to_path_buf())
+    }
+
+    fn extract(figment: Figment, base_dir: PathBuf) -> anyhow::Result<Self> {
+        let mut config: Config = figment.extract().map_err(|e| {
+            let messages: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("invalid configuration: {}", messages.join("; "))
+        })?;
+        config.base_dir = base_dir;
+        config.metadata.extra_metadata.extend(config.registration.extra_metadata.iter().cloned());
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let issuer = url_parse(&self.issuer).context("issuer: must be an absolute http(s) URL")?;
+        anyhow::ensure!(
+            matches!(issuer.0.as_str(), "http" | "https") && issuer.1,
+            "issuer: must be an absolute http(s) URL without query or fragment"
+        );
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .with_context(|| format!("listen: {:?} is not a socket address (like 127.0.0.1:8080)", self.listen))?;
+        anyhow::ensure!(self.registration.path.starts_with('/'), "registration.path: must start with '/'");
+        anyhow::ensure!(self.registration.body_limit >= 1024, "registration.body_limit: must be at least 1024 bytes");
+        anyhow::ensure!(
+            (16..=1024).contains(&self.registration.client_secret_bytes),
+            "registration.client_secret_bytes: must be between 16 and 1024"
+        );
+        if let ClientIdSetting::Detailed { length, .. } = &self.registration.client_id {
+            anyhow::ensure!((8..=128).contains(length), "registration.client_id.length: must be between 8 and 128");
+        }
+        if let InitialAccessTokenSetting::Static(token) = &self.registration.initial_access_token {
+            anyhow::ensure!(token.len() >= 16, "registration.initial_access_token: a static token must have at least 16 characters");
+        }
+        anyhow::ensure!(
+            self.registration.policies.is_empty()
+                || self.registration.initial_access_token == InitialAccessTokenSetting::Enabled(true),
+            "registration.policies: policies are attached to stored initial access tokens; set registration.initial_access_token = true"
+        );
+        Ok(())
+    }
+
+    /// Resolves a path from the configuration against the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() { path.to_path_buf() } else { self.base_dir.join(path) }
+    }
+
+    /// The path part of the issuer, without a trailing slash (empty for a bare origin).
+    pub fn issuer_path(&self) -> String {
+        let after_scheme = self.issuer.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
+        let path = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("");
+        path.trim_end_matches('/').to_owned()
+    }
+
+    /// The absolute URL of the registration endpoint.
+    pub fn registration_endpoint(&self) -> String {
+        format!("{}{}", self.issuer.trim_end_matches('/'), self.registration.path)
+    }
+}
+
+/// Scheme of an absolute URL, and whether it has neither query nor fragment.
+fn url_parse(s: &str) -> anyhow::Result<(String, bool)> {
+    let (scheme, rest) = s.split_once("://").context("missing scheme")?;
+    anyhow::ensure!(!rest.is_empty(), "missing host");
+    Ok((scheme.to_ascii_lowercase(), !rest.contains(['?', '#'])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::from_toml("", Path::new(".")).unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.storage.url, "sqlite://dcr.db");
+        assert_eq!(c.registration_endpoint(), "http://127.0.0.1:8080/reg");
+        let c = Config::from_toml(
+            "issuer = \"https://id.example.com/t1/\"\n[registration]\ninitial_access_token = \"0123456789abcdef\"\nclient_id = { format = \"uuid\", prefix = \"c_\" }",
+            Path::new("/etc/dcr"),
+        )
+        .unwrap();
+        assert_eq!(c.issuer_path(), "/t1");
+        assert_eq!(c.registration.initial_access_token, InitialAccessTokenSetting::Static("0123456789abcdef".into()));
+        assert_eq!(c.resolve(Path::new("p.rhai")), PathBuf::from("/etc/dcr/p.rhai"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = Config::from_toml("[registration]\nrotate = true", Path::new(".")).unwrap_err().to_string();
+        assert!(e.contains("rotate"), "{e}");
+        let e = Config::from_toml("listen = \"nowhere\"", Path::new(".")).unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+        let e = Config::from_toml("[registration]\nmanagement = \"yes\"", Path::new(".")).unwrap_err().to_string();
+        assert!(e.contains("management"), "{e}");
+    }
+}

@@ -1,0 +1,15 @@
+//! The `dcr` registration server: configuration, storage selection, Rhai policies, the CLI
+//! and the wiring of the dcr library crates (`dcr-core`, `dcr-sql`, `dcr-http`).
+
+/// Wiring of configuration, store, registrar, router and socket.
+pub mod app;
+/// The command line.
+pub mod cli;
+/// The configuration file.
+pub mod config;
+/// Rhai scripts as policies and issuance decisions.
+pub mod scripting;
+/// Opening the configured store.
+pub mod storage;
+/// Log output.
+pub mod telemetry;

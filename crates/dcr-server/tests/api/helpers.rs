@@ -1,0 +1,145 @@
+//! `spawn_app()` and friends: boot the real application the way `dcr serve` does.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use dcr_server::app::Application;
+use dcr_server::config::Config;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The issuer every test server runs under: URLs in responses must be built from it,
+/// whatever address the test reaches the server on.
+pub const ISSUER: &str = "http://dcr.test";
+
+/// A running server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A server with the default configuration (memory store).
+pub async fn spawn_app() -> TestApp {
+    spawn_with("").await
+}
+
+/// A server with extra configuration (TOML) on top of the test defaults; the store is
+/// `memory:` unless the TOML names another.
+pub async fn spawn_with(extra_toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    spawn_in(dir, extra_toml).await
+}
+
+/// A server whose config file lives in `dir` (relative paths resolve there).
+pub async fn spawn_in(dir: tempfile::TempDir, extra_toml: &str) -> TestApp {
+    let config = test_config(dir.path(), extra_toml);
+    let app = Application::build(&config).await.expect("application builds");
+    let addr = app.local_addr().expect("bound");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp { addr, http: reqwest::Client::new(), dir, stop: Some(stop), task: Some(task) }
+}
+
+/// The configuration `spawn_in` uses, also written to `dir/dcr.toml` for CLI commands.
+pub fn test_config(dir: &Path, extra_toml: &str) -> Config {
+    let storage = if extra_toml.contains("[storage]") { "" } else { "[storage]\nurl = \"memory:\"\n" };
+    let text = format!("issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n{extra_toml}\n{storage}");
+    std::fs::write(dir.join("dcr.toml"), &text).expect("write config");
+    Config::from_toml(&text, dir).expect("test config is valid")
+}
+
+impl TestApp {
+    /// The address the tests reach the server on.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Rewrites an absolute URL from a response (built from the issuer) to the test address.
+    pub fn local(&self, absolute: &str) -> String {
+        let path = absolute.strip_prefix(ISSUER).unwrap_or_else(|| panic!("{absolute} does not start with {ISSUER}"));
+        self.url(path)
+    }
+
+    /// The config file of this server.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("dcr.toml")
+    }
+
+    /// POST /reg with a JSON body and an optional bearer token.
+    pub async fn register(&self, body: &Value, token: Option<&str>) -> Response {
+        let mut req = self.http.post(self.url("/reg")).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Registers a client that must succeed, returning the response body.
+    pub async fn register_ok(&self, body: &Value) -> Value {
+        let res = self.register(body, None).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.expect("json")
+    }
+
+    /// GET of a registration client URI with a token.
+    pub async fn read(&self, body: &Value, token: &str) -> Response {
+        let uri = self.local(body["registration_client_uri"].as_str().expect("uri"));
+        self.http.get(uri).bearer_auth(token).send().await.expect("request")
+    }
+
+    /// PUT of a registration client URI with a token.
+    pub async fn update(&self, registered: &Value, token: &str, body: &Value) -> Response {
+        let uri = self.local(registered["registration_client_uri"].as_str().expect("uri"));
+        self.http.put(uri).bearer_auth(token).json(body).send().await.expect("request")
+    }
+
+    /// DELETE of a registration client URI with a token.
+    pub async fn delete(&self, registered: &Value, token: &str) -> Response {
+        let uri = self.local(registered["registration_client_uri"].as_str().expect("uri"));
+        self.http.delete(uri).bearer_auth(token).send().await.expect("request")
+    }
+
+    /// Stops the server gracefully and waits for it (the store is closed).
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("server task").expect("server ran");
+        }
+        // Moving the directory out keeps the database files for a restart.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A minimal valid registration.
+pub fn web_client() -> Value {
+    json!({ "redirect_uris": ["https://rp.example.com/cb"], "client_name": "Test RP" })
+}
+
+/// Asserts an RFC 7591 error response and returns its description.
+pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(res.status(), status, "status");
+    assert_eq!(res.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"));
+    let body: Value = res.json().await.expect("json error body");
+    assert_eq!(body["error"], code, "error code in {body}");
+    let description = body["error_description"].as_str().expect("error_description").to_owned();
+    assert!(!description.is_empty());
+    description
+}

@@ -1,0 +1,293 @@
+use std::path::Path;
+use std::time::Duration;
+
+use dcr_core::store::{
+    ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord, InitialAccessTokenStore, NewClient,
+    RegistrationAccessTokenRecord, StoreError,
+};
+use dcr_core::token::TokenHash;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::codec::{
+    backend, hash_from_bytes, i64_to_u64, metadata_from_text, metadata_to_text, policies_from_text, policies_to_text,
+    u64_to_i64,
+};
+
+/// A store in one SQLite file (WAL journal, `synchronous = FULL`: a write returns only once
+/// it is durable).
+///
+/// Writes go through a single connection, so they never contend inside one process; reads use
+/// a pool. Other processes (such as `dcr iat create`) may write to the same file at the same time.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+type ClientRow = (String, String, i64, i64, Option<String>);
+type IatRow = (String, Vec<u8>, Option<String>, String, i64, Option<i64>, Option<i64>, i64);
+
+const IAT_COLUMNS: &str = "id, token_hash, label, policies, created_at, expires_at, max_uses, uses";
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn client_from_row(row: ClientRow) -> Result<ClientRecord, StoreError> {
+    let (client_id, metadata, created_at, updated_at, initial_access_token_id) = row;
+    Ok(ClientRecord { client_id, metadata: metadata_from_text(&metadata)?, created_at, updated_at, initial_access_token_id })
+}
+
+fn iat_from_row(row: IatRow) -> Result<InitialAccessTokenRecord, StoreError> {
+    let (id, hash, label, policies, created_at, expires_at, max_uses, uses) = row;
+    Ok(InitialAccessTokenRecord {
+        id,
+        hash: hash_from_bytes(&hash)?,
+        label,
+        policies: policies_from_text(&policies)?,
+        created_at,
+        expires_at,
+        max_uses: max_uses.map(i64_to_u64),
+        uses: i64_to_u64(uses),
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await.map_err(backend)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(backend)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes the connections (after in-flight queries finish).
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, new: NewClient<'_>) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        if let Some((id, now)) = new.spend_initial_access_token {
+            let spent = sqlx::query(
+                "UPDATE initial_access_tokens SET uses = uses + 1 WHERE id = ?1 \
+                 AND (expires_at IS NULL OR expires_at > ?2) AND (max_uses IS NULL OR uses < max_uses)",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if spent.rows_affected() != 1 {
+                return Err(StoreError::InitialAccessTokenUnavailable);
+            }
+        }
+        let c = new.client;
+        sqlx::query(
+            "INSERT INTO clients (client_id, metadata, created_at, updated_at, initial_access_token_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&c.client_id)
+        .bind(metadata_to_text(&c.metadata)?)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(&c.initial_access_token_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::ClientExists } else { backend(e) })?;
+        if let Some(rat) = new.registration_access_token {
+            insert_rat(&mut tx, rat).await?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let row: Option<ClientRow> = sqlx::query_as(
+            "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id FROM clients WHERE client_id = ?1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.map(client_from_row).transpose()
+    }
+
+    async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError> {
+        let c = update.client;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let updated = sqlx::query(
+            "UPDATE clients SET metadata = ?2, updated_at = ?3 WHERE client_id = ?1 AND EXISTS \
+             (SELECT 1 FROM registration_access_tokens WHERE token_hash = ?4 AND client_id = ?1)",
+        )
+        .bind(&c.client_id)
+        .bind(metadata_to_text(&c.metadata)?)
+        .bind(c.updated_at)
+        .bind(update.presented.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::RegistrationAccessTokenGone);
+        }
+        if let Some(new) = update.rotate_to {
+            sqlx::query("DELETE FROM registration_access_tokens WHERE token_hash = ?1")
+                .bind(update.presented.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            insert_rat(&mut tx, new).await?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM registration_access_tokens WHERE client_id = ?1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let deleted = sqlx::query("DELETE FROM clients WHERE client_id = ?1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    async fn find_registration_access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RegistrationAccessTokenRecord>, StoreError> {
+        let row: Option<(Vec<u8>, String, String, i64)> = sqlx::query_as(
+            "SELECT token_hash, client_id, policies, created_at FROM registration_access_tokens WHERE token_hash = ?1",
+        )
+        .bind(hash.as_bytes().as_slice())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.map(|(h, client_id, policies, created_at)| {
+            Ok(RegistrationAccessTokenRecord {
+                hash: hash_from_bytes(&h)?,
+                client_id,
+                policies: policies_from_text(&policies)?,
+                created_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn revoke_registration_access_token(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM registration_access_tokens WHERE token_hash = ?1")
+            .bind(hash.as_bytes().as_slice())
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_clients(&self, after: Option<&str>, limit: usize) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows: Vec<ClientRow> = sqlx::query_as(
+            "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id FROM clients \
+             WHERE ?1 IS NULL OR client_id > ?1 ORDER BY client_id LIMIT ?2",
+        )
+        .bind(after)
+        .bind(u64_to_i64(limit as u64))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(client_from_row).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
+        Ok(())
+    }
+}
+
+async fn insert_rat(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    rat: &RegistrationAccessTokenRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO registration_access_tokens (token_hash, client_id, policies, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .bind(rat.hash.as_bytes().as_slice())
+    .bind(&rat.client_id)
+    .bind(policies_to_text(&rat.policies)?)
+    .bind(rat.created_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| if is_unique_violation(&e) { StoreError::TokenExists } else { backend(e) })?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl InitialAccessTokenStore for SqliteStore {
+    async fn insert_initial_access_token(&self, t: &InitialAccessTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO initial_access_tokens (id, token_hash, label, policies, created_at, expires_at, max_uses, uses) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(&t.id)
+        .bind(t.hash.as_bytes().as_slice())
+        .bind(&t.label)
+        .bind(policies_to_text(&t.policies)?)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.max_uses.map(u64_to_i64))
+        .bind(u64_to_i64(t.uses))
+        .execute(&self.writer)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::TokenExists } else { backend(e) })?;
+        Ok(())
+    }
+
+    async fn find_initial_access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<InitialAccessTokenRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {IAT_COLUMNS} FROM initial_access_tokens WHERE token_hash = ?1"));
+        let row: Option<IatRow> = sqlx::query_as(sql)
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(iat_from_row).transpose()
+    }
+
+    async fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {IAT_COLUMNS} FROM initial_access_tokens ORDER BY created_at, id"));
+        let rows: Vec<IatRow> = sqlx::query_as(sql).fetch_all(&self.reader).await.map_err(backend)?;
+        rows.into_iter().map(iat_from_row).collect()
+    }
+
+    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM initial_access_tokens WHERE id = ?1")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
