@@ -330,6 +330,7 @@ impl Registrar {
             created_at: now,
             updated_at: now,
             initial_access_token_id: iat.as_ref().map(|r| r.id.clone()),
+            managed_at: None,
         };
         let id_from_factory = client.client_id == factory_id;
         let token_value = issue_rat.then(generate_token);
@@ -520,6 +521,7 @@ impl Registrar {
             created_at: current.created_at,
             updated_at: now,
             initial_access_token_id: current.initial_access_token_id.clone(),
+            managed_at: current.managed_at.or(Some(now)),
         };
         let rotated = inner
             .settings

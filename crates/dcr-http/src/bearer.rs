@@ -6,14 +6,19 @@ use dcr_core::error::TokenProblem;
 
 /// Whether a query string carries an `access_token` parameter.
 fn query_has_access_token(query: Option<&str>) -> bool {
-    query.is_some_and(|q| q.split('&').any(|pair| pair.split('=').next() == Some("access_token")))
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("access_token"))
+    })
 }
 
 /// Whether `token` is an RFC 6750 `b64token`.
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
-        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 /// The bearer token of a request, from its `Authorization` header.
@@ -23,24 +28,33 @@ fn is_b64token(token: &str) -> bool {
 /// - a malformed `Bearer` header, several `Authorization` headers, or a header and an
 ///   `access_token` query parameter together: 400 `invalid_request`;
 /// - another scheme, or a token only in the query string (not accepted here): 401 `invalid_token`.
-pub fn bearer_token<'a>(headers: &'a HeaderMap, query: Option<&str>) -> Result<Option<&'a str>, RegistrationError> {
+pub fn bearer_token<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<&'a str>, RegistrationError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let first = values.next();
     if values.next().is_some() {
-        return Err(RegistrationError::InvalidRequest("only one Authorization header may be sent".into()));
+        return Err(RegistrationError::InvalidRequest(
+            "only one Authorization header may be sent".into(),
+        ));
     }
     let in_query = query_has_access_token(query);
     let Some(value) = first else {
-        return if in_query { Err(RegistrationError::InvalidToken(TokenProblem::InQuery)) } else { Ok(None) };
+        return if in_query {
+            Err(RegistrationError::InvalidToken(TokenProblem::InQuery))
+        } else {
+            Ok(None)
+        };
     };
     if in_query {
         return Err(RegistrationError::InvalidRequest(
             "the access token must be sent in one place only (Authorization header or query string)".into(),
         ));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| RegistrationError::InvalidRequest("the Authorization header must be visible ASCII".into()))?;
+    let value = value.to_str().map_err(|_| {
+        RegistrationError::InvalidRequest("the Authorization header must be visible ASCII".into())
+    })?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(RegistrationError::InvalidToken(TokenProblem::WrongScheme));
@@ -69,8 +83,14 @@ mod tests {
     #[test]
     fn accepted_forms() {
         assert_eq!(bearer_token(&headers(&[]), None).unwrap(), None);
-        assert_eq!(bearer_token(&headers(&["Bearer abc"]), None).unwrap(), Some("abc"));
-        assert_eq!(bearer_token(&headers(&["bearer a-b_c.d~e+f/g=="]), None).unwrap(), Some("a-b_c.d~e+f/g=="));
+        assert_eq!(
+            bearer_token(&headers(&["Bearer abc"]), None).unwrap(),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(&headers(&["bearer a-b_c.d~e+f/g=="]), None).unwrap(),
+            Some("a-b_c.d~e+f/g==")
+        );
     }
 
     #[test]
@@ -83,8 +103,15 @@ mod tests {
         assert_eq!(code(&["Basic dXNlcjpwYXNz"], None), "invalid_token");
         assert_eq!(code(&["DPoP abc"], None), "invalid_token");
         assert_eq!(code(&[], Some("access_token=abc")), "invalid_token");
-        assert_eq!(code(&["Bearer a"], Some("x=1&access_token=abc")), "invalid_request");
-        assert!(bearer_token(&headers(&[]), Some("x=access_token")).unwrap().is_none());
+        assert_eq!(
+            code(&["Bearer a"], Some("x=1&access_token=abc")),
+            "invalid_request"
+        );
+        assert!(
+            bearer_token(&headers(&[]), Some("x=access_token"))
+                .unwrap()
+                .is_none()
+        );
     }
 
     proptest::proptest! {

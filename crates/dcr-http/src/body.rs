@@ -6,7 +6,10 @@ use serde_json::{Map, Value};
 
 /// Whether a `Content-Type` value is `application/json` (parameters allowed, case-insensitive).
 fn is_json(content_type: &str) -> bool {
-    content_type.split(';').next().is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Parses a request body as a JSON object.
@@ -14,7 +17,11 @@ fn is_json(content_type: &str) -> bool {
 /// The body must come with `Content-Type: application/json` (an empty body without a
 /// content type counts as `{}`); anything else is 400 `invalid_request` with a description
 /// that says what is wrong. `what` names the request in messages ("registration request").
-pub fn read_json_object(headers: &HeaderMap, body: &[u8], what: &str) -> Result<Map<String, Value>, RegistrationError> {
+pub fn read_json_object(
+    headers: &HeaderMap,
+    body: &[u8],
+    what: &str,
+) -> Result<Map<String, Value>, RegistrationError> {
     match headers.get(header::CONTENT_TYPE) {
         None if body.is_empty() => return Ok(Map::new()),
         None => {
@@ -30,11 +37,14 @@ pub fn read_json_object(headers: &HeaderMap, body: &[u8], what: &str) -> Result<
         }
         Some(_) => {}
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| RegistrationError::InvalidRequest(format!("the {what} body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        RegistrationError::InvalidRequest(format!("the {what} body is not valid JSON: {e}"))
+    })?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(RegistrationError::InvalidRequest(format!("the {what} body must be a JSON object"))),
+        _ => Err(RegistrationError::InvalidRequest(format!(
+            "the {what} body must be a JSON object"
+        ))),
     }
 }
 
@@ -53,7 +63,11 @@ mod tests {
     fn accepted_and_refused_bodies() {
         assert!(read_json_object(&with_ct("application/json"), b"{\"a\":1}", "x").is_ok());
         assert!(read_json_object(&with_ct("Application/JSON; charset=utf-8"), b"{}", "x").is_ok());
-        assert!(read_json_object(&HeaderMap::new(), b"", "x").unwrap().is_empty());
+        assert!(
+            read_json_object(&HeaderMap::new(), b"", "x")
+                .unwrap()
+                .is_empty()
+        );
         for (ct, body) in [
             ("text/plain", &b"{}"[..]),
             ("application/json", b"[]"),

@@ -10,8 +10,14 @@ use crate::{AppState, HttpOptions};
 /// the configured extra members.
 pub fn discovery_document(registrar: &Registrar, options: &HttpOptions) -> Map<String, Value> {
     let mut doc = Map::new();
-    doc.insert("issuer".into(), Value::String(registrar.settings().issuer.clone()));
-    doc.insert("registration_endpoint".into(), Value::String(registrar.settings().registration_endpoint.clone()));
+    doc.insert(
+        "issuer".into(),
+        Value::String(registrar.settings().issuer.clone()),
+    );
+    doc.insert(
+        "registration_endpoint".into(),
+        Value::String(registrar.settings().registration_endpoint.clone()),
+    );
     doc.extend(registrar.server_metadata().discovery_members());
     for (k, v) in &options.discovery_extra {
         doc.entry(k.clone()).or_insert_with(|| v.clone());

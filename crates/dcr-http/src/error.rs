@@ -17,7 +17,10 @@ pub struct ApiError {
 impl ApiError {
     /// Wraps `error` for the issuer `realm`.
     pub fn new(error: RegistrationError, realm: &str) -> Self {
-        Self { error, realm: realm.to_owned() }
+        Self {
+            error,
+            realm: realm.to_owned(),
+        }
     }
 
     /// The HTTP status of the error.
@@ -35,7 +38,13 @@ fn quoted(value: &str) -> String {
     let escaped: String = value
         .chars()
         .filter(|c| !c.is_control())
-        .flat_map(|c| if c == '"' || c == '\\' { vec!['\\', c] } else { vec![c] })
+        .flat_map(|c| {
+            if c == '"' || c == '\\' {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
         .collect();
     format!("\"{escaped}\"")
 }
@@ -46,9 +55,14 @@ impl IntoResponse for ApiError {
         if let RegistrationError::Server(detail) = &self.error {
             tracing::error!(detail = %detail, "request failed with a server error");
         } else {
-            tracing::debug!(error = self.error.code(), description = self.error.description(), "request refused");
+            tracing::debug!(
+                error = self.error.code(),
+                description = self.error.description(),
+                "request refused"
+            );
         }
-        let body = json!({ "error": self.error.code(), "error_description": self.error.description() });
+        let body =
+            json!({ "error": self.error.code(), "error_description": self.error.description() });
         let mut response = (status, Json(body)).into_response();
         if let RegistrationError::InvalidToken(problem) = &self.error {
             let challenge = match problem {
@@ -60,7 +74,9 @@ impl IntoResponse for ApiError {
                 ),
             };
             if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
             }
         }
         response
@@ -73,18 +89,32 @@ mod tests {
 
     #[test]
     fn statuses_and_challenges() {
-        let e = ApiError::new(RegistrationError::InvalidToken(TokenProblem::Missing), "http://x");
+        let e = ApiError::new(
+            RegistrationError::InvalidToken(TokenProblem::Missing),
+            "http://x",
+        );
         assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
         let r = e.into_response();
-        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"http://x\"");
-        let r = ApiError::new(RegistrationError::InvalidToken(TokenProblem::Unknown), "a\"b").into_response();
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"http://x\""
+        );
+        let r = ApiError::new(
+            RegistrationError::InvalidToken(TokenProblem::Unknown),
+            "a\"b",
+        )
+        .into_response();
         assert_eq!(
             r.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"a\\\"b\", error=\"invalid_token\", error_description=\"invalid token provided\""
         );
-        let r = ApiError::new(RegistrationError::InvalidClientMetadata("x".into()), "r").into_response();
+        let r = ApiError::new(RegistrationError::InvalidClientMetadata("x".into()), "r")
+            .into_response();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
-        assert_eq!(ApiError::new(RegistrationError::Server("db down".into()), "r").status(), 500);
+        assert_eq!(
+            ApiError::new(RegistrationError::Server("db down".into()), "r").status(),
+            500
+        );
     }
 }

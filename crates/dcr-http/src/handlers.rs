@@ -18,14 +18,23 @@ use crate::body::read_json_object;
 use crate::error::ApiError;
 
 /// Headers policies never see.
-const HIDDEN_HEADERS: &[header::HeaderName] = &[header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION];
+const HIDDEN_HEADERS: &[header::HeaderName] = &[
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
 
 impl AppState {
     fn fail(&self, error: RegistrationError) -> ApiError {
         ApiError::new(error, &self.registrar.settings().issuer)
     }
 
-    async fn body(&self, parts: &Parts, body: Body, what: &str) -> Result<Map<String, Value>, ApiError> {
+    async fn body(
+        &self,
+        parts: &Parts,
+        body: Body,
+        what: &str,
+    ) -> Result<Map<String, Value>, ApiError> {
         let limit = self.options.body_limit;
         let bytes = to_bytes(body, limit).await.map_err(|_| {
             self.fail(RegistrationError::InvalidRequest(format!(
@@ -56,7 +65,10 @@ pub(crate) fn request_context(parts: &Parts) -> RequestContext {
         method: parts.method.as_str().to_ascii_uppercase(),
         path: parts.uri.path().to_owned(),
         headers,
-        client_addr: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        client_addr: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip()),
         token_label: None,
     }
 }
@@ -65,7 +77,10 @@ fn json(status: StatusCode, body: Map<String, Value>) -> Response {
     (status, Json(body)).into_response()
 }
 
-pub(crate) async fn register(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     // As node-oidc-provider: the body is checked before the initial access token.
     let body = state.body(&parts, body, "registration request").await?;
@@ -73,7 +88,11 @@ pub(crate) async fn register(State(state): State<AppState>, request: Request) ->
         dcr_core::settings::InitialAccessTokenMode::Open => None,
         _ => bearer_token(&parts.headers, parts.uri.query()).map_err(|e| state.fail(e))?,
     };
-    let response = state.registrar.register(request_context(&parts), token, body).await.map_err(|e| state.fail(e))?;
+    let response = state
+        .registrar
+        .register(request_context(&parts), token, body)
+        .await
+        .map_err(|e| state.fail(e))?;
     Ok(json(StatusCode::CREATED, response.to_json()))
 }
 
@@ -83,7 +102,11 @@ async fn authorize(
     client_id: &str,
 ) -> Result<dcr_core::registrar::AuthorizedClient, ApiError> {
     let token = bearer_token(&parts.headers, parts.uri.query()).map_err(|e| state.fail(e))?;
-    state.registrar.authorize(client_id, token).await.map_err(|e| state.fail(e))
+    state
+        .registrar
+        .authorize(client_id, token)
+        .await
+        .map_err(|e| state.fail(e))
 }
 
 pub(crate) async fn read(
@@ -93,7 +116,10 @@ pub(crate) async fn read(
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let authorized = authorize(&state, &parts, &client_id).await?;
-    Ok(json(StatusCode::OK, state.registrar.read(authorized).to_json()))
+    Ok(json(
+        StatusCode::OK,
+        state.registrar.read(authorized).to_json(),
+    ))
 }
 
 pub(crate) async fn update(
@@ -105,8 +131,11 @@ pub(crate) async fn update(
     // As node-oidc-provider: the token is checked before the body.
     let authorized = authorize(&state, &parts, &client_id).await?;
     let body = state.body(&parts, body, "client update request").await?;
-    let response =
-        state.registrar.update(request_context(&parts), authorized, body).await.map_err(|e| state.fail(e))?;
+    let response = state
+        .registrar
+        .update(request_context(&parts), authorized, body)
+        .await
+        .map_err(|e| state.fail(e))?;
     Ok(json(StatusCode::OK, response.to_json()))
 }
 
@@ -117,6 +146,10 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let authorized = authorize(&state, &parts, &client_id).await?;
-    state.registrar.delete(authorized).await.map_err(|e| state.fail(e))?;
+    state
+        .registrar
+        .delete(authorized)
+        .await
+        .map_err(|e| state.fail(e))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -49,7 +49,12 @@ pub struct HttpOptions {
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        Self { registration_path: "/reg".into(), body_limit: 56 * 1024, discovery: true, discovery_extra: Map::new() }
+        Self {
+            registration_path: "/reg".into(),
+            body_limit: 56 * 1024,
+            discovery: true,
+            discovery_extra: Map::new(),
+        }
     }
 }
 
@@ -63,22 +68,45 @@ pub(crate) struct AppState {
 /// The registration router over `registrar`.
 pub fn router(registrar: Registrar, options: HttpOptions) -> Router {
     let management = registrar.settings().management;
-    let state = AppState { registrar, options: Arc::new(options) };
-    let base = state.options.registration_path.trim_end_matches('/').to_owned();
+    let state = AppState {
+        registrar,
+        options: Arc::new(options),
+    };
+    let base = state
+        .options
+        .registration_path
+        .trim_end_matches('/')
+        .to_owned();
     let mut client_routes = get(handlers::read);
     if management {
         client_routes = client_routes.put(handlers::update).delete(handlers::delete);
     }
     let registration = Router::new()
-        .route(&if base.is_empty() { "/".to_owned() } else { base.clone() }, post(handlers::register))
+        .route(
+            &if base.is_empty() {
+                "/".to_owned()
+            } else {
+                base.clone()
+            },
+            post(handlers::register),
+        )
         .route(&format!("{base}/{{client_id}}"), client_routes)
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")));
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::PRAGMA,
+            HeaderValue::from_static("no-cache"),
+        ));
     let mut app = registration;
     if state.options.discovery {
         app = app
             .route("/.well-known/openid-configuration", get(discovery::serve))
-            .route("/.well-known/oauth-authorization-server", get(discovery::serve));
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(discovery::serve),
+            );
     }
     app.with_state(state)
 }

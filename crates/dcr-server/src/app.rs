@@ -11,7 +11,9 @@ use dcr_core::policy::RatIssuance;
 use dcr_core::settings::{InitialAccessTokenMode, RegistrarSettings};
 use tokio::net::TcpListener;
 
-use crate::config::{ClientIdSetting, Config, IdFormat, InitialAccessTokenSetting, IssueRatSetting};
+use crate::config::{
+    ClientIdSetting, Config, IdFormat, InitialAccessTokenSetting, IssueRatSetting,
+};
 use crate::storage::OpenStore;
 
 /// Builds the registrar the configuration describes, over `store`.
@@ -29,7 +31,11 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
     let id_factory = match &reg.client_id {
         ClientIdSetting::Format(IdFormat::Nanoid) => Factory::default_client_id(),
         ClientIdSetting::Format(IdFormat::Uuid) => Factory::uuid(),
-        ClientIdSetting::Detailed { format, length, prefix } => {
+        ClientIdSetting::Detailed {
+            format,
+            length,
+            prefix,
+        } => {
             let f = match format {
                 IdFormat::Nanoid => Factory::nanoid(*length),
                 IdFormat::Uuid => Factory::uuid(),
@@ -50,7 +56,10 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
         .secret_factory(Factory::random_base64url(reg.client_secret_bytes))
         .issue_registration_access_token(issuance);
     for (name, path) in &reg.policies {
-        builder = builder.policy(name.clone(), crate::scripting::policy_script(name, &config.resolve(path))?);
+        builder = builder.policy(
+            name.clone(),
+            crate::scripting::policy_script(name, &config.resolve(path))?,
+        );
     }
     Ok(builder.build()?)
 }
@@ -88,9 +97,15 @@ impl Application {
                 "stored initial access token names a policy that is not configured; registrations with it will fail");
         }
         let router = build_router(config, registrar.clone());
-        let listener =
-            TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        Ok(Self { listener, router, store, registrar })
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        Ok(Self {
+            listener,
+            router,
+            store,
+            registrar,
+        })
     }
 
     /// The bound address (useful with port 0).
@@ -104,11 +119,18 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests and closes the store.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
         tracing::info!("listening on http://{addr}");
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await?;
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -91,9 +91,19 @@ async fn iat(config: &Config, command: IatCommand) -> anyhow::Result<()> {
     let store = OpenStore::open(config).await?;
     let registrar = build_registrar(config, &store)?;
     let result: anyhow::Result<()> = match command {
-        IatCommand::Create { policies, expires_in, max_uses, label } => {
+        IatCommand::Create {
+            policies,
+            expires_in,
+            max_uses,
+            label,
+        } => {
             let (record, token) = registrar
-                .mint_initial_access_token(MintInitialAccessToken { policies, expires_in, max_uses, label })
+                .mint_initial_access_token(MintInitialAccessToken {
+                    policies,
+                    expires_in,
+                    max_uses,
+                    label,
+                })
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.description()))?;
             eprintln!("minted initial access token {}", record.id);
@@ -101,22 +111,36 @@ async fn iat(config: &Config, command: IatCommand) -> anyhow::Result<()> {
             Ok(())
         }
         IatCommand::List => {
-            let tokens = registrar.list_initial_access_tokens().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{:<18} {:<20} {:<24} {:<12} USES_LEFT", "ID", "LABEL", "POLICIES", "EXPIRES_AT");
+            let tokens = registrar
+                .list_initial_access_tokens()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{:<18} {:<20} {:<24} {:<12} USES_LEFT",
+                "ID", "LABEL", "POLICIES", "EXPIRES_AT"
+            );
             for t in tokens {
                 println!(
                     "{:<18} {:<20} {:<24} {:<12} {}",
                     t.id,
                     t.label.as_deref().unwrap_or("-"),
-                    if t.policies.is_empty() { "-".to_owned() } else { t.policies.join(",") },
+                    if t.policies.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        t.policies.join(",")
+                    },
                     t.expires_at.map_or("never".to_owned(), |e| e.to_string()),
-                    t.uses_left().map_or("unlimited".to_owned(), |u| u.to_string()),
+                    t.uses_left()
+                        .map_or("unlimited".to_owned(), |u| u.to_string()),
                 );
             }
             Ok(())
         }
         IatCommand::Revoke { id } => {
-            let revoked = registrar.revoke_initial_access_token(&id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let revoked = registrar
+                .revoke_initial_access_token(&id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             anyhow::ensure!(revoked, "no initial access token with id {id}");
             println!("revoked {id}");
             Ok(())

@@ -58,7 +58,9 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { url: "sqlite://dcr.db".into() }
+        Self {
+            url: "sqlite://dcr.db".into(),
+        }
     }
 }
 
@@ -173,7 +175,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Text, filter: "info".into() }
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
     }
 }
 
@@ -193,7 +198,11 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         let mut base_dir = PathBuf::from(".");
         if let Some(path) = file {
-            anyhow::ensure!(path.is_file(), "config file {} does not exist", path.display());
+            anyhow::ensure!(
+                path.is_file(),
+                "config file {} does not exist",
+                path.display()
+            );
             figment = figment.merge(Toml::file_exact(path));
             base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             if base_dir.as_os_str().is_empty() {
@@ -206,7 +215,8 @@ impl Config {
 
     /// Parses a configuration from TOML text (no environment), resolving paths against `base_dir`.
     pub fn from_toml(text: &str, base_dir: &Path) -> anyhow::Result<Self> {
-        let figment = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
+        let figment =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
         Self::extract(figment, base_dir.to_path_buf())
     }
 
@@ -216,7 +226,10 @@ impl Config {
             anyhow::anyhow!("invalid configuration: {}", messages.join("; "))
         })?;
         config.base_dir = base_dir;
-        config.metadata.extra_metadata.extend(config.registration.extra_metadata.iter().cloned());
+        config
+            .metadata
+            .extra_metadata
+            .extend(config.registration.extra_metadata.iter().cloned());
         config.validate()?;
         Ok(config)
     }
@@ -229,22 +242,40 @@ impl Config {
         );
         self.listen
             .parse::<std::net::SocketAddr>()
-            .with_context(|| format!("listen: {:?} is not a socket address (like 127.0.0.1:8080)", self.listen))?;
-        anyhow::ensure!(self.registration.path.starts_with('/'), "registration.path: must start with '/'");
-        anyhow::ensure!(self.registration.body_limit >= 1024, "registration.body_limit: must be at least 1024 bytes");
+            .with_context(|| {
+                format!(
+                    "listen: {:?} is not a socket address (like 127.0.0.1:8080)",
+                    self.listen
+                )
+            })?;
+        anyhow::ensure!(
+            self.registration.path.starts_with('/'),
+            "registration.path: must start with '/'"
+        );
+        anyhow::ensure!(
+            self.registration.body_limit >= 1024,
+            "registration.body_limit: must be at least 1024 bytes"
+        );
         anyhow::ensure!(
             (16..=1024).contains(&self.registration.client_secret_bytes),
             "registration.client_secret_bytes: must be between 16 and 1024"
         );
         if let ClientIdSetting::Detailed { length, .. } = &self.registration.client_id {
-            anyhow::ensure!((8..=128).contains(length), "registration.client_id.length: must be between 8 and 128");
+            anyhow::ensure!(
+                (8..=128).contains(length),
+                "registration.client_id.length: must be between 8 and 128"
+            );
         }
         if let InitialAccessTokenSetting::Static(token) = &self.registration.initial_access_token {
-            anyhow::ensure!(token.len() >= 16, "registration.initial_access_token: a static token must have at least 16 characters");
+            anyhow::ensure!(
+                token.len() >= 16,
+                "registration.initial_access_token: a static token must have at least 16 characters"
+            );
         }
         anyhow::ensure!(
             self.registration.policies.is_empty()
-                || self.registration.initial_access_token == InitialAccessTokenSetting::Enabled(true),
+                || self.registration.initial_access_token
+                    == InitialAccessTokenSetting::Enabled(true),
             "registration.policies: policies are attached to stored initial access tokens; set registration.initial_access_token = true"
         );
         Ok(())
@@ -252,19 +283,34 @@ impl Config {
 
     /// Resolves a path from the configuration against the config file's directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() { path.to_path_buf() } else { self.base_dir.join(path) }
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
     }
 
     /// The path part of the issuer, without a trailing slash (empty for a bare origin).
     pub fn issuer_path(&self) -> String {
-        let after_scheme = self.issuer.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
-        let path = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("");
+        let after_scheme = self
+            .issuer
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let path = after_scheme
+            .find('/')
+            .map(|i| &after_scheme[i..])
+            .unwrap_or("");
         path.trim_end_matches('/').to_owned()
     }
 
     /// The absolute URL of the registration endpoint.
     pub fn registration_endpoint(&self) -> String {
-        format!("{}{}", self.issuer.trim_end_matches('/'), self.registration.path)
+        format!(
+            "{}{}",
+            self.issuer.trim_end_matches('/'),
+            self.registration.path
+        )
     }
 }
 
@@ -291,17 +337,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.issuer_path(), "/t1");
-        assert_eq!(c.registration.initial_access_token, InitialAccessTokenSetting::Static("0123456789abcdef".into()));
-        assert_eq!(c.resolve(Path::new("p.rhai")), PathBuf::from("/etc/dcr/p.rhai"));
+        assert_eq!(
+            c.registration.initial_access_token,
+            InitialAccessTokenSetting::Static("0123456789abcdef".into())
+        );
+        assert_eq!(
+            c.resolve(Path::new("p.rhai")),
+            PathBuf::from("/etc/dcr/p.rhai")
+        );
     }
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
-        let e = Config::from_toml("[registration]\nrotate = true", Path::new(".")).unwrap_err().to_string();
+        let e = Config::from_toml("[registration]\nrotate = true", Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("rotate"), "{e}");
-        let e = Config::from_toml("listen = \"nowhere\"", Path::new(".")).unwrap_err().to_string();
+        let e = Config::from_toml("listen = \"nowhere\"", Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen"), "{e}");
-        let e = Config::from_toml("[registration]\nmanagement = \"yes\"", Path::new(".")).unwrap_err().to_string();
+        let e = Config::from_toml("[registration]\nmanagement = \"yes\"", Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("management"), "{e}");
     }
 }

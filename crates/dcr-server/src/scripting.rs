@@ -45,7 +45,8 @@ fn engine() -> Engine {
         .on_print(|s| tracing::info!(target: "dcr::policy", "{s}"))
         .on_debug(|s, _, _| tracing::debug!(target: "dcr::policy", "{s}"))
         .on_progress(|_| {
-            let expired = DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() > deadline));
+            let expired =
+                DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() > deadline));
             expired.then(|| Dynamic::from("wall-clock limit exceeded"))
         });
     engine.disable_symbol("eval");
@@ -54,8 +55,11 @@ fn engine() -> Engine {
 
 /// Compiles the script at `path`; a syntax error names the file, line and position.
 fn compile(engine: &Engine, path: &Path) -> anyhow::Result<AST> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading script {}", path.display()))?;
-    engine.compile(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading script {}", path.display()))?;
+    engine
+        .compile(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn request_map(ctx: &RequestContext) -> Dynamic {
@@ -81,7 +85,9 @@ fn run(engine: &Engine, ast: &AST, scope: &mut Scope<'_>) -> Result<Dynamic, Box
 /// Maps a script failure: a thrown string rejects, anything else is a server error.
 fn failure(name: &str, err: &EvalAltResult) -> PolicyError {
     match err {
-        EvalAltResult::ErrorRuntime(value, _) if value.is_string() => PolicyError::Reject(value.to_string()),
+        EvalAltResult::ErrorRuntime(value, _) if value.is_string() => {
+            PolicyError::Reject(value.to_string())
+        }
         other => PolicyError::Failed(format!("script {name}: {other}")),
     }
 }
@@ -111,14 +117,20 @@ impl ScriptPolicy {
 
         let properties = scope.get_value::<Dynamic>("properties").unwrap_or_default();
         let properties: Map<String, Value> = if properties.is_map() {
-            rhai::serde::from_dynamic(&properties)
-                .map_err(|e| PolicyError::Failed(format!("script {}: properties: {e}", self.name)))?
+            rhai::serde::from_dynamic(&properties).map_err(|e| {
+                PolicyError::Failed(format!("script {}: properties: {e}", self.name))
+            })?
         } else {
-            return Err(PolicyError::Failed(format!("script {}: `properties` is no longer a map", self.name)));
+            return Err(PolicyError::Failed(format!(
+                "script {}: `properties` is no longer a map",
+                self.name
+            )));
         };
         call.properties = properties;
         if call.registration_access_token_policies.is_some() {
-            let chosen = scope.get_value::<Dynamic>("registration_access_token_policies").unwrap_or_default();
+            let chosen = scope
+                .get_value::<Dynamic>("registration_access_token_policies")
+                .unwrap_or_default();
             let names: Vec<String> = rhai::serde::from_dynamic(&chosen).map_err(|_| {
                 PolicyError::Failed(format!(
                     "script {}: registration_access_token_policies must be an array of policy names",
@@ -134,7 +146,11 @@ impl ScriptPolicy {
 #[async_trait::async_trait]
 impl Policy for ScriptPolicy {
     async fn apply(&self, call: &mut PolicyCall) -> Result<(), PolicyError> {
-        let me = ScriptPolicy { name: self.name.clone(), engine: self.engine.clone(), ast: self.ast.clone() };
+        let me = ScriptPolicy {
+            name: self.name.clone(),
+            engine: self.engine.clone(),
+            ast: self.ast.clone(),
+        };
         let mut owned = std::mem::take(call);
         let (result, owned) = tokio::task::spawn_blocking(move || {
             let result = me.apply_blocking(&mut owned);
@@ -151,13 +167,18 @@ impl Policy for ScriptPolicy {
 pub fn policy_script(name: &str, path: &Path) -> anyhow::Result<Arc<dyn Policy>> {
     let engine = engine();
     let ast = compile(&engine, path).with_context(|| format!("registration.policies.{name}"))?;
-    Ok(Arc::new(ScriptPolicy { name: name.to_owned(), engine: Arc::new(engine), ast: Arc::new(ast) }))
+    Ok(Arc::new(ScriptPolicy {
+        name: name.to_owned(),
+        engine: Arc::new(engine),
+        ast: Arc::new(ast),
+    }))
 }
 
 /// The RAT issuance decision of the script at `path`: it sees `request` and must return a boolean.
 pub fn issuance_script(path: &Path) -> anyhow::Result<RatIssuance> {
     let engine = Arc::new(engine());
-    let ast = Arc::new(compile(&engine, path).context("registration.issue_registration_access_token")?);
+    let ast =
+        Arc::new(compile(&engine, path).context("registration.issue_registration_access_token")?);
     Ok(RatIssuance::from_async(move |ctx: RequestContext| {
         let engine = engine.clone();
         let ast = ast.clone();
@@ -165,8 +186,11 @@ pub fn issuance_script(path: &Path) -> anyhow::Result<RatIssuance> {
             tokio::task::spawn_blocking(move || {
                 let mut scope = Scope::new();
                 scope.push_constant_dynamic("request", request_map(&ctx));
-                let value = run(&engine, &ast, &mut scope).map_err(|e| format!("issuance script: {e}"))?;
-                value.as_bool().map_err(|t| format!("issuance script returned {t}, not a boolean"))
+                let value =
+                    run(&engine, &ast, &mut scope).map_err(|e| format!("issuance script: {e}"))?;
+                value
+                    .as_bool()
+                    .map_err(|t| format!("issuance script returned {t}, not a boolean"))
             })
             .await
             .map_err(|e| format!("issuance script: {e}"))?
@@ -213,7 +237,10 @@ mod tests {
         p.apply(&mut c).await.unwrap();
         assert_eq!(c.properties["logo_uri"], json!("https://x.example/l.png"));
         assert_eq!(c.properties["tenant"], json!("acme"));
-        assert_eq!(c.registration_access_token_policies, Some(vec!["other".to_string()]));
+        assert_eq!(
+            c.registration_access_token_policies,
+            Some(vec!["other".to_string()])
+        );
     }
 
     #[tokio::test]
@@ -225,9 +252,15 @@ mod tests {
             Err(PolicyError::Reject("client_name is not allowed".into()))
         );
         let (_d, path) = script("throw 42;");
-        assert!(matches!(policy_script("p", &path).unwrap().apply(&mut call()).await, Err(PolicyError::Failed(_))));
+        assert!(matches!(
+            policy_script("p", &path).unwrap().apply(&mut call()).await,
+            Err(PolicyError::Failed(_))
+        ));
         let (_d, path) = script("let x = 1 / 0;");
-        assert!(matches!(policy_script("p", &path).unwrap().apply(&mut call()).await, Err(PolicyError::Failed(_))));
+        assert!(matches!(
+            policy_script("p", &path).unwrap().apply(&mut call()).await,
+            Err(PolicyError::Failed(_))
+        ));
     }
 
     #[tokio::test]
@@ -243,8 +276,13 @@ mod tests {
     fn hardened_engine_refuses_imports_and_eval() {
         let (_d, path) = script(r#"import "/etc/passwd" as x;"#);
         let p = policy_script("p", &path).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        assert!(matches!(rt.block_on(p.apply(&mut call())), Err(PolicyError::Failed(_))));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert!(matches!(
+            rt.block_on(p.apply(&mut call())),
+            Err(PolicyError::Failed(_))
+        ));
         let (_d, path) = script(r#"eval("1")"#);
         assert!(policy_script("p", &path).is_err());
     }
@@ -259,8 +297,20 @@ mod tests {
     #[tokio::test]
     async fn issuance_decisions() {
         let (_d, path) = script(r#"request.headers["x-tenant"] == "acme""#);
-        assert_eq!(issuance_script(&path).unwrap().decide(&call().request).await, Ok(true));
+        assert_eq!(
+            issuance_script(&path)
+                .unwrap()
+                .decide(&call().request)
+                .await,
+            Ok(true)
+        );
         let (_d, path) = script(r#""yes""#);
-        assert!(issuance_script(&path).unwrap().decide(&call().request).await.is_err());
+        assert!(
+            issuance_script(&path)
+                .unwrap()
+                .decide(&call().request)
+                .await
+                .is_err()
+        );
     }
 }

@@ -25,11 +25,19 @@ impl StorageKind {
         if url == "memory:" || url == "memory://" {
             return Ok(StorageKind::Memory);
         }
-        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-            anyhow::ensure!(!path.is_empty(), "storage.url: sqlite URL without a file path");
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            anyhow::ensure!(
+                !path.is_empty(),
+                "storage.url: sqlite URL without a file path"
+            );
             return Ok(StorageKind::Sqlite(config.resolve(&PathBuf::from(path))));
         }
-        anyhow::bail!("storage.url: {url:?} is not a supported store (use sqlite://PATH or memory:)")
+        anyhow::bail!(
+            "storage.url: {url:?} is not a supported store (use sqlite://PATH or memory:)"
+        )
     }
 }
 
@@ -48,12 +56,20 @@ impl OpenStore {
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         let kind = StorageKind::parse(config)?;
         match &kind {
-            StorageKind::Memory => Ok(Self { store: Arc::new(MemoryStore::new()), kind, sqlite: None }),
+            StorageKind::Memory => Ok(Self {
+                store: Arc::new(MemoryStore::new()),
+                kind,
+                sqlite: None,
+            }),
             StorageKind::Sqlite(path) => {
                 let sqlite = SqliteStore::open(path)
                     .await
                     .with_context(|| format!("opening SQLite store {}", path.display()))?;
-                Ok(Self { store: Arc::new(sqlite.clone()), kind, sqlite: Some(sqlite) })
+                Ok(Self {
+                    store: Arc::new(sqlite.clone()),
+                    kind,
+                    sqlite: Some(sqlite),
+                })
             }
         }
     }

@@ -27,7 +27,8 @@ pub(crate) fn policies_from_text(text: &str) -> Result<Vec<String>, StoreError> 
 }
 
 pub(crate) fn hash_from_bytes(bytes: &[u8]) -> Result<TokenHash, StoreError> {
-    TokenHash::from_bytes(bytes).ok_or_else(|| StoreError::Backend("stored token hash is not 32 bytes".into()))
+    TokenHash::from_bytes(bytes)
+        .ok_or_else(|| StoreError::Backend("stored token hash is not 32 bytes".into()))
 }
 
 pub(crate) fn u64_to_i64(v: u64) -> i64 {

@@ -2,15 +2,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use dcr_core::store::{
-    ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord, InitialAccessTokenStore, NewClient,
-    RegistrationAccessTokenRecord, StoreError,
+    ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord, InitialAccessTokenStore,
+    NewClient, RegistrationAccessTokenRecord, StoreError,
 };
 use dcr_core::token::TokenHash;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::codec::{
-    backend, hash_from_bytes, i64_to_u64, metadata_from_text, metadata_to_text, policies_from_text, policies_to_text,
-    u64_to_i64,
+    backend, hash_from_bytes, i64_to_u64, metadata_from_text, metadata_to_text, policies_from_text,
+    policies_to_text, u64_to_i64,
 };
 
 /// A store in one SQLite file (WAL journal, `synchronous = FULL`: a write returns only once
@@ -24,8 +26,17 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
-type ClientRow = (String, String, i64, i64, Option<String>);
-type IatRow = (String, Vec<u8>, Option<String>, String, i64, Option<i64>, Option<i64>, i64);
+type ClientRow = (String, String, i64, i64, Option<String>, Option<i64>);
+type IatRow = (
+    String,
+    Vec<u8>,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    i64,
+);
 
 const IAT_COLUMNS: &str = "id, token_hash, label, policies, created_at, expires_at, max_uses, uses";
 
@@ -34,8 +45,15 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 fn client_from_row(row: ClientRow) -> Result<ClientRecord, StoreError> {
-    let (client_id, metadata, created_at, updated_at, initial_access_token_id) = row;
-    Ok(ClientRecord { client_id, metadata: metadata_from_text(&metadata)?, created_at, updated_at, initial_access_token_id })
+    let (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) = row;
+    Ok(ClientRecord {
+        client_id,
+        metadata: metadata_from_text(&metadata)?,
+        created_at,
+        updated_at,
+        initial_access_token_id,
+        managed_at,
+    })
 }
 
 fn iat_from_row(row: IatRow) -> Result<InitialAccessTokenRecord, StoreError> {
@@ -67,7 +85,10 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(backend)?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await.map_err(backend)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(backend)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -103,14 +124,15 @@ impl ClientStore for SqliteStore {
         }
         let c = new.client;
         sqlx::query(
-            "INSERT INTO clients (client_id, metadata, created_at, updated_at, initial_access_token_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO clients (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .bind(&c.client_id)
         .bind(metadata_to_text(&c.metadata)?)
         .bind(c.created_at)
         .bind(c.updated_at)
         .bind(&c.initial_access_token_id)
+        .bind(c.managed_at)
         .execute(&mut *tx)
         .await
         .map_err(|e| if is_unique_violation(&e) { StoreError::ClientExists } else { backend(e) })?;
@@ -122,7 +144,7 @@ impl ClientStore for SqliteStore {
 
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         let row: Option<ClientRow> = sqlx::query_as(
-            "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id FROM clients WHERE client_id = ?1",
+            "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at FROM clients WHERE client_id = ?1",
         )
         .bind(client_id)
         .fetch_optional(&self.reader)
@@ -135,13 +157,15 @@ impl ClientStore for SqliteStore {
         let c = update.client;
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let updated = sqlx::query(
-            "UPDATE clients SET metadata = ?2, updated_at = ?3 WHERE client_id = ?1 AND EXISTS \
+            "UPDATE clients SET metadata = ?2, updated_at = ?3, managed_at = COALESCE(managed_at, ?5) \
+             WHERE client_id = ?1 AND EXISTS \
              (SELECT 1 FROM registration_access_tokens WHERE token_hash = ?4 AND client_id = ?1)",
         )
         .bind(&c.client_id)
         .bind(metadata_to_text(&c.metadata)?)
         .bind(c.updated_at)
         .bind(update.presented.as_bytes().as_slice())
+        .bind(c.managed_at)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -206,9 +230,13 @@ impl ClientStore for SqliteStore {
         Ok(())
     }
 
-    async fn list_clients(&self, after: Option<&str>, limit: usize) -> Result<Vec<ClientRecord>, StoreError> {
+    async fn list_clients(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
         let rows: Vec<ClientRow> = sqlx::query_as(
-            "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id FROM clients \
+            "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at FROM clients \
              WHERE ?1 IS NULL OR client_id > ?1 ORDER BY client_id LIMIT ?2",
         )
         .bind(after)
@@ -219,8 +247,44 @@ impl ClientStore for SqliteStore {
         rows.into_iter().map(client_from_row).collect()
     }
 
+    async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE clients SET managed_at = ?2 WHERE client_id = ?1 AND managed_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(at)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query_as(
+            "SELECT client_id, created_at FROM clients WHERE initial_access_token_id IS NULL AND managed_at IS NULL \
+             ORDER BY created_at, client_id LIMIT ?1",
+        )
+        .bind(u64_to_i64(limit as u64))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)
+    }
+
+    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM clients WHERE initial_access_token_id IS NULL AND managed_at IS NULL",
+        )
+        .fetch_one(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(i64_to_u64(n))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 }
@@ -244,7 +308,10 @@ async fn insert_rat(
 
 #[async_trait::async_trait]
 impl InitialAccessTokenStore for SqliteStore {
-    async fn insert_initial_access_token(&self, t: &InitialAccessTokenRecord) -> Result<(), StoreError> {
+    async fn insert_initial_access_token(
+        &self,
+        t: &InitialAccessTokenRecord,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO initial_access_tokens (id, token_hash, label, policies, created_at, expires_at, max_uses, uses) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -267,7 +334,9 @@ impl InitialAccessTokenStore for SqliteStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<InitialAccessTokenRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {IAT_COLUMNS} FROM initial_access_tokens WHERE token_hash = ?1"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IAT_COLUMNS} FROM initial_access_tokens WHERE token_hash = ?1"
+        ));
         let row: Option<IatRow> = sqlx::query_as(sql)
             .bind(hash.as_bytes().as_slice())
             .fetch_optional(&self.reader)
@@ -276,9 +345,16 @@ impl InitialAccessTokenStore for SqliteStore {
         row.map(iat_from_row).transpose()
     }
 
-    async fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {IAT_COLUMNS} FROM initial_access_tokens ORDER BY created_at, id"));
-        let rows: Vec<IatRow> = sqlx::query_as(sql).fetch_all(&self.reader).await.map_err(backend)?;
+    async fn list_initial_access_tokens(
+        &self,
+    ) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IAT_COLUMNS} FROM initial_access_tokens ORDER BY created_at, id"
+        ));
+        let rows: Vec<IatRow> = sqlx::query_as(sql)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
         rows.into_iter().map(iat_from_row).collect()
     }
 

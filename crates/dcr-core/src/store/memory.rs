@@ -127,6 +127,36 @@ impl ClientStore for MemoryStore {
         Ok(iter.take(limit).cloned().collect())
     }
 
+    async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError> {
+        if let Some(c) = self.lock().clients.get_mut(client_id) {
+            c.managed_at.get_or_insert(at);
+        }
+        Ok(())
+    }
+
+    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
+        let inner = self.lock();
+        let mut found: Vec<(String, i64)> = inner
+            .clients
+            .values()
+            .filter(|c| c.initial_access_token_id.is_none() && c.managed_at.is_none())
+            .map(|c| (c.client_id.clone(), c.created_at))
+            .collect();
+        found.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError> {
+        let inner = self.lock();
+        let n = inner
+            .clients
+            .values()
+            .filter(|c| c.initial_access_token_id.is_none() && c.managed_at.is_none())
+            .count();
+        Ok(n as u64)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

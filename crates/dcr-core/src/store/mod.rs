@@ -24,6 +24,9 @@ pub struct ClientRecord {
     pub updated_at: i64,
     /// The id of the initial access token it was registered with, if any.
     pub initial_access_token_id: Option<String>,
+    /// When the client was first managed (read, updated) over RFC 7592 or reported as used
+    /// by the host authorization server; `None` while it never was.
+    pub managed_at: Option<i64>,
 }
 
 /// A registration access token, bound to one client.
@@ -147,6 +150,17 @@ pub trait ClientStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// Records that a client was managed or used, unless it already was (`managed_at` keeps
+    /// the first time). Unknown clients are ignored.
+    async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError>;
+
+    /// Clients registered without an initial access token and never managed or used,
+    /// oldest first, at most `limit`: `(client_id, created_at)`.
+    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// How many clients [`ClientStore::unmanaged_open_clients`] would list without a limit.
+    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;

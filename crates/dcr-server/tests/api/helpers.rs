@@ -38,18 +38,30 @@ pub async fn spawn_with(extra_toml: &str) -> TestApp {
 /// A server whose config file lives in `dir` (relative paths resolve there).
 pub async fn spawn_in(dir: tempfile::TempDir, extra_toml: &str) -> TestApp {
     let config = test_config(dir.path(), extra_toml);
-    let app = Application::build(&config).await.expect("application builds");
+    let app = Application::build(&config)
+        .await
+        .expect("application builds");
     let addr = app.local_addr().expect("bound");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    TestApp { addr, http: reqwest::Client::new(), dir, stop: Some(stop), task: Some(task) }
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        dir,
+        stop: Some(stop),
+        task: Some(task),
+    }
 }
 
 /// The configuration `spawn_in` uses, also written to `dir/dcr.toml` for CLI commands.
 pub fn test_config(dir: &Path, extra_toml: &str) -> Config {
-    let storage = if extra_toml.contains("[storage]") { "" } else { "[storage]\nurl = \"memory:\"\n" };
+    let storage = if extra_toml.contains("[storage]") {
+        ""
+    } else {
+        "[storage]\nurl = \"memory:\"\n"
+    };
     let text = format!("issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n{extra_toml}\n{storage}");
     std::fs::write(dir.join("dcr.toml"), &text).expect("write config");
     Config::from_toml(&text, dir).expect("test config is valid")
@@ -63,7 +75,9 @@ impl TestApp {
 
     /// Rewrites an absolute URL from a response (built from the issuer) to the test address.
     pub fn local(&self, absolute: &str) -> String {
-        let path = absolute.strip_prefix(ISSUER).unwrap_or_else(|| panic!("{absolute} does not start with {ISSUER}"));
+        let path = absolute
+            .strip_prefix(ISSUER)
+            .unwrap_or_else(|| panic!("{absolute} does not start with {ISSUER}"));
         self.url(path)
     }
 
@@ -91,19 +105,35 @@ impl TestApp {
     /// GET of a registration client URI with a token.
     pub async fn read(&self, body: &Value, token: &str) -> Response {
         let uri = self.local(body["registration_client_uri"].as_str().expect("uri"));
-        self.http.get(uri).bearer_auth(token).send().await.expect("request")
+        self.http
+            .get(uri)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// PUT of a registration client URI with a token.
     pub async fn update(&self, registered: &Value, token: &str, body: &Value) -> Response {
         let uri = self.local(registered["registration_client_uri"].as_str().expect("uri"));
-        self.http.put(uri).bearer_auth(token).json(body).send().await.expect("request")
+        self.http
+            .put(uri)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// DELETE of a registration client URI with a token.
     pub async fn delete(&self, registered: &Value, token: &str) -> Response {
         let uri = self.local(registered["registration_client_uri"].as_str().expect("uri"));
-        self.http.delete(uri).bearer_auth(token).send().await.expect("request")
+        self.http
+            .delete(uri)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Stops the server gracefully and waits for it (the store is closed).
@@ -136,10 +166,18 @@ pub fn web_client() -> Value {
 /// Asserts an RFC 7591 error response and returns its description.
 pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> String {
     assert_eq!(res.status(), status, "status");
-    assert_eq!(res.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"));
+    assert_eq!(
+        res.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
     let body: Value = res.json().await.expect("json error body");
     assert_eq!(body["error"], code, "error code in {body}");
-    let description = body["error_description"].as_str().expect("error_description").to_owned();
+    let description = body["error_description"]
+        .as_str()
+        .expect("error_description")
+        .to_owned();
     assert!(!description.is_empty());
     description
 }

@@ -8,13 +8,21 @@ use crate::helpers::{ISSUER, assert_error, spawn_app, spawn_in, spawn_with, web_
 #[tokio::test]
 async fn discovery_advertises_what_registration_accepts() {
     let app = spawn_app().await;
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
         let res = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         let doc: Value = res.json().await.unwrap();
         assert_eq!(doc["issuer"], ISSUER);
         assert_eq!(doc["registration_endpoint"], format!("{ISSUER}/reg"));
-        assert!(doc["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("none")));
+        assert!(
+            doc["token_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("none"))
+        );
         assert_eq!(doc["subject_types_supported"], json!(["public"]));
         assert!(doc["grant_types_supported"].is_array());
         assert!(doc["response_types_supported"].is_array());
@@ -26,9 +34,19 @@ async fn discovery_advertises_what_registration_accepts() {
 #[tokio::test]
 async fn discovery_lists_are_the_validation_lists() {
     let app = spawn_with("[metadata]\ntoken_endpoint_auth_methods_supported = [\"none\"]\n").await;
-    let doc: Value =
-        app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(doc["token_endpoint_auth_methods_supported"], json!(["none"]));
+    let doc: Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        json!(["none"])
+    );
     // The default method is no longer supported: a client must pick "none".
     let res = app.register(&web_client(), None).await;
     assert_error(res, StatusCode::BAD_REQUEST, "invalid_client_metadata").await;
@@ -46,15 +64,26 @@ async fn registration_returns_the_full_registered_metadata() {
     // Assert
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.headers()["cache-control"], "no-store");
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let body: Value = res.json().await.unwrap();
     let client_id = body["client_id"].as_str().unwrap();
     assert_eq!(client_id.len(), 21);
     assert_eq!(body["client_secret"].as_str().unwrap().len(), 86);
     assert_eq!(body["client_secret_expires_at"], 0);
     assert!(body["client_id_issued_at"].as_i64().unwrap() > 1_700_000_000);
-    assert_eq!(body["registration_access_token"].as_str().unwrap().len(), 43);
-    assert_eq!(body["registration_client_uri"], format!("{ISSUER}/reg/{client_id}"));
+    assert_eq!(
+        body["registration_access_token"].as_str().unwrap().len(),
+        43
+    );
+    assert_eq!(
+        body["registration_client_uri"],
+        format!("{ISSUER}/reg/{client_id}")
+    );
     assert_eq!(body["redirect_uris"], json!(["https://rp.example.com/cb"]));
     assert_eq!(body["client_name"], "Test RP");
     assert_eq!(body["grant_types"], json!(["authorization_code"]));
@@ -92,7 +121,8 @@ async fn public_clients_get_no_secret() {
 #[tokio::test]
 async fn the_secret_decision_follows_configured_defaults() {
     // Reference defect 3: with a default method of "none", no secret is issued.
-    let app = spawn_with("[metadata.client_defaults]\ntoken_endpoint_auth_method = \"none\"\n").await;
+    let app =
+        spawn_with("[metadata.client_defaults]\ntoken_endpoint_auth_method = \"none\"\n").await;
     let res = app.register_ok(&web_client()).await;
     assert_eq!(res["token_endpoint_auth_method"], "none");
     assert!(res.get("client_secret").is_none());
@@ -102,14 +132,21 @@ async fn the_secret_decision_follows_configured_defaults() {
 async fn bad_bodies_are_invalid_requests() {
     let app = spawn_app().await;
     let post = |ct: &'static str, body: Vec<u8>| {
-        app.http.post(app.url("/reg")).header("content-type", ct).body(body).send()
+        app.http
+            .post(app.url("/reg"))
+            .header("content-type", ct)
+            .body(body)
+            .send()
     };
     for (ct, body) in [
         ("application/json", b"{".to_vec()),
         ("application/json", b"[]".to_vec()),
         ("application/json", b"null".to_vec()),
         ("application/json", b"\"x\"".to_vec()),
-        ("application/x-www-form-urlencoded", b"redirect_uris=x".to_vec()),
+        (
+            "application/x-www-form-urlencoded",
+            b"redirect_uris=x".to_vec(),
+        ),
         ("text/plain", b"{}".to_vec()),
         ("application/json", vec![b' '; 60 * 1024]),
     ] {
@@ -132,15 +169,32 @@ async fn bad_bodies_are_invalid_requests() {
 #[tokio::test]
 async fn metadata_errors_name_the_field() {
     let app = spawn_app().await;
-    let res = app.register(&json!({"redirect_uris": ["https://rp.example.com/cb#frag"]}), None).await;
+    let res = app
+        .register(
+            &json!({"redirect_uris": ["https://rp.example.com/cb#frag"]}),
+            None,
+        )
+        .await;
     let d = assert_error(res, StatusCode::BAD_REQUEST, "invalid_redirect_uri").await;
     assert!(d.contains("redirect_uris") && d.contains("fragment"), "{d}");
-    let res = app.register(&json!({"redirect_uris": "https://rp.example.com/cb"}), None).await;
+    let res = app
+        .register(&json!({"redirect_uris": "https://rp.example.com/cb"}), None)
+        .await;
     assert_error(res, StatusCode::BAD_REQUEST, "invalid_redirect_uri").await;
-    let res = app.register(&json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]}), None).await;
+    let res = app
+        .register(
+            &json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]}),
+            None,
+        )
+        .await;
     let d = assert_error(res, StatusCode::BAD_REQUEST, "invalid_client_metadata").await;
     assert!(d.starts_with("grant_types"), "{d}");
-    let res = app.register(&json!({"application_type": "native", "redirect_uris": ["http://example.com/cb"]}), None).await;
+    let res = app
+        .register(
+            &json!({"application_type": "native", "redirect_uris": ["http://example.com/cb"]}),
+            None,
+        )
+        .await;
     assert_error(res, StatusCode::BAD_REQUEST, "invalid_redirect_uri").await;
 }
 
@@ -170,9 +224,15 @@ async fn clients_survive_a_restart_on_sqlite() {
     let config = "[storage]\nurl = \"sqlite://clients.db\"\n";
     let app = spawn_with(config).await;
     let registered = app.register_ok(&web_client()).await;
-    let token = registered["registration_access_token"].as_str().unwrap().to_owned();
+    let token = registered["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let dir = app.stop().await;
-    assert!(dir.path().join("clients.db").exists(), "relative sqlite path resolves against the config dir");
+    assert!(
+        dir.path().join("clients.db").exists(),
+        "relative sqlite path resolves against the config dir"
+    );
 
     let app = spawn_in(dir, config).await;
     let res = app.read(&registered, &token).await;

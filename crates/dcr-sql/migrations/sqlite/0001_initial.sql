@@ -4,8 +4,12 @@ CREATE TABLE clients (
     metadata TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
-    initial_access_token_id TEXT
+    initial_access_token_id TEXT,
+    managed_at INTEGER
 ) STRICT;
+-- Openly registered clients never managed: the candidates for pruning, oldest first.
+CREATE INDEX clients_unmanaged_open ON clients (created_at)
+    WHERE initial_access_token_id IS NULL AND managed_at IS NULL;
 
 -- Registration access tokens, by SHA-256 hash only.
 CREATE TABLE registration_access_tokens (
