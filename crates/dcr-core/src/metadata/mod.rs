@@ -11,6 +11,8 @@ mod statement;
 mod validate;
 
 #[cfg(test)]
+mod statement_tests;
+#[cfg(test)]
 mod tests;
 
 pub use remote::{DocumentFetcher, FetchError, check_sector_document, verify_remote};
