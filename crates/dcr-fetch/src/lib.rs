@@ -261,10 +261,10 @@ impl DocumentFetcher for Fetcher {
             .send()
             .await
             .map_err(|e| Self::describe(&e, what))?;
-        if let Some(remote) = response.remote_addr() {
-            if !allowed(remote.ip(), allow_loopback) {
-                return Err(blocked(what));
-            }
+        if let Some(remote) = response.remote_addr()
+            && !allowed(remote.ip(), allow_loopback)
+        {
+            return Err(blocked(what));
         }
         let status = response.status();
         if status != reqwest::StatusCode::OK {

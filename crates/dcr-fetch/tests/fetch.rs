@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dcr_core::metadata::{ClientMetadata, DocumentFetcher, ServerMetadata, verify_remote};
 use dcr_fetch::{Fetcher, FetcherConfig, check_url, is_forbidden};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use url::Url;

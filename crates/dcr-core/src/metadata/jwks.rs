@@ -96,10 +96,10 @@ pub fn is_asymmetric_jwe(alg: &str) -> bool {
 impl KeyInfo {
     /// Whether this key can serve `purpose` with algorithm `alg`.
     pub fn usable(&self, purpose: Purpose, alg: &str) -> bool {
-        if let Some(own) = &self.alg {
-            if own != alg {
-                return false;
-            }
+        if let Some(own) = &self.alg
+            && own != alg
+        {
+            return false;
         }
         let (use_wanted, op_wanted) = match purpose {
             Purpose::Verify => ("sig", &["verify"][..]),
@@ -108,10 +108,10 @@ impl KeyInfo {
         if self.use_.as_deref().is_some_and(|u| u != use_wanted) {
             return false;
         }
-        if let Some(ops) = &self.key_ops {
-            if !ops.iter().any(|o| op_wanted.contains(&o.as_str())) {
-                return false;
-            }
+        if let Some(ops) = &self.key_ops
+            && !ops.iter().any(|o| op_wanted.contains(&o.as_str()))
+        {
+            return false;
         }
         alg_fits(self.kty, alg)
     }
@@ -252,10 +252,11 @@ fn check_key(index: usize, key: &Value, at: &str) -> Result<KeyInfo, String> {
     opt_str(key, "kid", at)?;
     let alg = opt_str(key, "alg", at)?.map(str::to_owned);
     let use_ = opt_str(key, "use", at)?.map(str::to_owned);
-    if let Some(u) = &use_ {
-        if u != "sig" && u != "enc" {
-            return Err(format!("{at}.use must be \"sig\" or \"enc\" (got \"{u}\")"));
-        }
+    if let Some(u) = &use_
+        && u != "sig"
+        && u != "enc"
+    {
+        return Err(format!("{at}.use must be \"sig\" or \"enc\" (got \"{u}\")"));
     }
     let key_ops = match key.get("key_ops") {
         None => None,
@@ -314,12 +315,12 @@ fn check_key(index: usize, key: &Value, at: &str) -> Result<KeyInfo, String> {
             ));
         }
         let sig_alg = is_asymmetric_jws(alg);
-        if let Some(u) = &use_ {
-            if sig_alg != (u == "sig") {
-                return Err(format!(
-                    "{at}.alg \"{alg}\" is inconsistent with use \"{u}\""
-                ));
-            }
+        if let Some(u) = &use_
+            && sig_alg != (u == "sig")
+        {
+            return Err(format!(
+                "{at}.alg \"{alg}\" is inconsistent with use \"{u}\""
+            ));
         }
     }
     Ok(KeyInfo {
@@ -373,14 +374,14 @@ pub fn check_set(set: &Value, label: &str) -> Result<Vec<KeyInfo>, String> {
 pub fn needed_keys(m: &Map<String, Value>) -> Vec<(&'static str, Purpose, String)> {
     let s = |k: &str| m.get(k).and_then(Value::as_str);
     let mut out = Vec::new();
-    if s("token_endpoint_auth_method") == Some("private_key_jwt") {
-        if let Some(alg) = s("token_endpoint_auth_signing_alg") {
-            out.push((
-                "token_endpoint_auth_signing_alg",
-                Purpose::Verify,
-                alg.to_owned(),
-            ));
-        }
+    if s("token_endpoint_auth_method") == Some("private_key_jwt")
+        && let Some(alg) = s("token_endpoint_auth_signing_alg")
+    {
+        out.push((
+            "token_endpoint_auth_signing_alg",
+            Purpose::Verify,
+            alg.to_owned(),
+        ));
     }
     for member in [
         "request_object_signing_alg",

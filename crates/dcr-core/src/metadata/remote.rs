@@ -100,28 +100,25 @@ pub fn check_sector_document(metadata: &ClientMetadata, doc: &Value) -> Result<(
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default()
     };
-    if !strings("response_types").is_empty() {
-        if let Some(missing) = strings("redirect_uris")
+    if !strings("response_types").is_empty()
+        && let Some(missing) = strings("redirect_uris")
             .into_iter()
             .find(|r| !listed.contains(r))
-        {
-            return Err(MetadataError::metadata(format!(
-                "all registered redirect_uris must be included in the sector_identifier_uri response ({missing} is missing)"
-            )));
-        }
+    {
+        return Err(MetadataError::metadata(format!(
+            "all registered redirect_uris must be included in the sector_identifier_uri response ({missing} is missing)"
+        )));
     }
     let grants = strings("grant_types");
     if grants
         .iter()
         .any(|g| *g == super::validate::CIBA_GRANT || *g == super::validate::DEVICE_GRANT)
+        && let Some(jwks_uri) = metadata.str("jwks_uri")
+        && !listed.contains(&jwks_uri)
     {
-        if let Some(jwks_uri) = metadata.str("jwks_uri") {
-            if !listed.contains(&jwks_uri) {
-                return Err(MetadataError::metadata(
-                    "the client's jwks_uri must be included in the sector_identifier_uri response",
-                ));
-            }
-        }
+        return Err(MetadataError::metadata(
+            "the client's jwks_uri must be included in the sector_identifier_uri response",
+        ));
     }
     Ok(())
 }

@@ -193,25 +193,25 @@ pub async fn verify_software_statement(
                 .ok_or_else(|| invalid(format!("software_statement {name} must be a number"))),
         }
     };
-    if let Some(exp) = time("exp")? {
-        if exp <= now {
-            return Err(invalid(
-                "software_statement has expired (exp is in the past)",
-            ));
-        }
+    if let Some(exp) = time("exp")?
+        && exp <= now
+    {
+        return Err(invalid(
+            "software_statement has expired (exp is in the past)",
+        ));
     }
-    if let Some(nbf) = time("nbf")? {
-        if nbf > now.saturating_add(LEEWAY) {
-            return Err(invalid(
-                "software_statement is not valid yet (nbf is in the future)",
-            ));
-        }
+    if let Some(nbf) = time("nbf")?
+        && nbf > now.saturating_add(LEEWAY)
+    {
+        return Err(invalid(
+            "software_statement is not valid yet (nbf is in the future)",
+        ));
     }
     let iat = time("iat")?;
-    if let Some(iat) = iat {
-        if iat > now.saturating_add(LEEWAY) {
-            return Err(invalid("software_statement iat is in the future"));
-        }
+    if let Some(iat) = iat
+        && iat > now.saturating_add(LEEWAY)
+    {
+        return Err(invalid("software_statement iat is in the future"));
     }
     let max_age = i64::try_from(server.software_statement_max_age_seconds).unwrap_or(i64::MAX);
     if max_age > 0 {

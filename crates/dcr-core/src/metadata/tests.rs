@@ -1,5 +1,9 @@
 //! Tests of the metadata validator, one group per rule.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::field_reassign_with_default
+)]
 
 use super::*;
 use serde_json::json;

@@ -307,7 +307,7 @@ pub fn validate(
             m.insert(k, v);
         } else if localized_key(&k).is_some() {
             localized.insert(k, v);
-        } else if server.extra_metadata.iter().any(|e| *e == k) {
+        } else if server.extra_metadata.contains(&k) {
             extra.insert(k, v);
         }
     }
@@ -342,12 +342,12 @@ pub fn validate(
         return Err(fail("client_id is mandatory property"));
     }
     for field in ["client_id", "client_secret"] {
-        if let Some(s) = str_of(&m, field) {
-            if !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-                return Err(fail(format!(
-                    "{field} must only contain printable ASCII characters"
-                )));
-            }
+        if let Some(s) = str_of(&m, field)
+            && !s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        {
+            return Err(fail(format!(
+                "{field} must only contain printable ASCII characters"
+            )));
         }
     }
 
@@ -406,10 +406,10 @@ pub fn validate(
         }
     }
     for (key, value) in &localized {
-        if let (Some((base, _)), Some(s)) = (localized_key(key), value.as_str()) {
-            if base != "client_name" {
-                check_web_uri(key, s, false)?;
-            }
+        if let (Some((base, _)), Some(s)) = (localized_key(key), value.as_str())
+            && base != "client_name"
+        {
+            check_web_uri(key, s, false)?;
         }
     }
 
@@ -654,12 +654,13 @@ fn check_mandatory(m: &Map<String, Value>, response_types: &[String]) -> Result<
             needs_keys.get_or_insert(format!("{member} {alg}"));
         }
     }
-    if let Some(why) = needs_keys {
-        if !m.contains_key("jwks") && !m.contains_key("jwks_uri") {
-            return Err(fail(format!(
-                "jwks or jwks_uri is mandatory for this client ({why} needs the client's public keys)"
-            )));
-        }
+    if let Some(why) = needs_keys
+        && !m.contains_key("jwks")
+        && !m.contains_key("jwks_uri")
+    {
+        return Err(fail(format!(
+            "jwks or jwks_uri is mandatory for this client ({why} needs the client's public keys)"
+        )));
     }
     Ok(())
 }
@@ -847,7 +848,7 @@ fn check_type(name: &str, kind: Kind, v: &mut Value) -> Result<(), MetadataError
             };
             if items
                 .iter()
-                .any(|i| !i.as_str().is_some_and(|s| !s.is_empty()))
+                .any(|i| i.as_str().is_none_or(|s| s.is_empty()))
             {
                 return Err(err("must only contain non-empty strings"));
             }
