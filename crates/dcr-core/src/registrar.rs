@@ -8,7 +8,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::context::RequestContext;
 use crate::error::{RegistrationError, TokenProblem};
 use crate::factory::Factory;
-use crate::metadata::{self, ClientMetadata, ServerMetadata};
+use crate::metadata::{self, ClientMetadata, DocumentFetcher, ServerMetadata};
 use crate::policy::{Policy, PolicyCall, PolicyError, PolicySet, RatIssuance};
 use crate::settings::{InitialAccessTokenMode, RegistrarSettings};
 use crate::store::{
@@ -100,9 +100,18 @@ pub struct RegistrarBuilder {
     secret_factory: Factory,
     rat_issuance: RatIssuance,
     clock: Arc<dyn Clock>,
+    fetcher: Option<Arc<dyn DocumentFetcher>>,
 }
 
 impl RegistrarBuilder {
+    /// Sets the fetcher of `jwks_uri`, `sector_identifier_uri` and software statement issuer
+    /// keys (default: none, and clients that register `jwks_uri` or `sector_identifier_uri`
+    /// are refused with `invalid_client_metadata`).
+    pub fn fetcher(mut self, fetcher: Arc<dyn DocumentFetcher>) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
     /// Adds the policy `name`.
     pub fn policy(mut self, name: impl Into<String>, policy: Arc<dyn Policy>) -> Self {
         self.policies.insert(name, policy);
@@ -150,6 +159,7 @@ impl RegistrarBuilder {
                 secret_factory: self.secret_factory,
                 rat_issuance: self.rat_issuance,
                 clock: self.clock,
+                fetcher: self.fetcher,
             }),
         })
     }
@@ -164,6 +174,7 @@ struct Inner {
     secret_factory: Factory,
     rat_issuance: RatIssuance,
     clock: Arc<dyn Clock>,
+    fetcher: Option<Arc<dyn DocumentFetcher>>,
 }
 
 /// The registration service. Cheap to clone; share one per server.
@@ -206,6 +217,7 @@ impl Registrar {
             secret_factory: Factory::default_client_secret(),
             rat_issuance: RatIssuance::Always,
             clock: Arc::new(SystemClock),
+            fetcher: None,
         }
     }
 
@@ -297,6 +309,13 @@ impl Registrar {
         })?;
 
         let mut properties = body;
+        metadata::apply_software_statement(
+            &mut properties,
+            &inner.server,
+            now,
+            inner.fetcher.as_deref(),
+        )
+        .await?;
         properties.insert("client_id".into(), Value::String(factory_id.clone()));
         properties.insert("client_id_issued_at".into(), Value::from(now));
         properties.remove("client_secret");
@@ -322,6 +341,7 @@ impl Registrar {
         } = call;
 
         let mut validated = metadata::validate(properties, &inner.server)?;
+        metadata::verify_remote(&validated, inner.fetcher.as_deref(), &inner.server).await?;
         self.settle_secret(&ctx, &mut validated, None).await;
 
         let mut client = ClientRecord {
@@ -473,6 +493,13 @@ impl Registrar {
             .into_iter()
             .filter(|(_, v)| !(v.is_null() || v.as_str() == Some("")))
             .collect();
+        metadata::apply_software_statement(
+            &mut properties,
+            &inner.server,
+            now,
+            inner.fetcher.as_deref(),
+        )
+        .await?;
         if let Some(issued) = current.metadata.get("client_id_issued_at") {
             properties.insert("client_id_issued_at".into(), issued.clone());
         }
@@ -512,6 +539,7 @@ impl Registrar {
         properties.insert("client_id".into(), Value::String(current.client_id.clone()));
 
         let mut validated = metadata::validate(properties, &inner.server)?;
+        metadata::verify_remote(&validated, inner.fetcher.as_deref(), &inner.server).await?;
         self.settle_secret(&ctx, &mut validated, current.metadata.client_secret())
             .await;
 

@@ -51,7 +51,19 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
         IssueRatSetting::Fixed(false) => RatIssuance::Never,
         IssueRatSetting::Script(path) => crate::scripting::issuance_script(&config.resolve(path))?,
     };
+    let fetcher = dcr_fetch::Fetcher::new(dcr_fetch::FetcherConfig {
+        connect_timeout: std::time::Duration::from_millis(config.fetch.connect_timeout_ms),
+        timeout: std::time::Duration::from_millis(config.fetch.timeout_ms),
+        max_body_bytes: config.fetch.max_body_bytes,
+        allow_loopback_for_tests: config.fetch.allow_loopback_for_tests,
+    })?;
+    if config.fetch.allow_loopback_for_tests {
+        tracing::warn!(
+            "fetch.allow_loopback_for_tests is on: client documents may be fetched from loopback over http"
+        );
+    }
     let mut builder = Registrar::builder(store.store.clone(), config.metadata.clone(), settings)
+        .fetcher(std::sync::Arc::new(fetcher))
         .id_factory(id_factory)
         .secret_factory(Factory::random_base64url(reg.client_secret_bytes))
         .issue_registration_access_token(issuance);

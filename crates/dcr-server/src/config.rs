@@ -28,6 +28,8 @@ pub struct Config {
     pub discovery: serde_json::Map<String, serde_json::Value>,
     /// Logging.
     pub log: LogConfig,
+    /// Outbound fetches of `jwks_uri` and `sector_identifier_uri`.
+    pub fetch: FetchConfig,
     /// The directory relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -43,6 +45,7 @@ impl Default for Config {
             metadata: ServerMetadata::default(),
             discovery: serde_json::Map::new(),
             log: LogConfig::default(),
+            fetch: FetchConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -159,6 +162,31 @@ impl Default for RegistrationConfig {
             client_id: ClientIdSetting::Format(IdFormat::Nanoid),
             client_secret_bytes: 64,
             extra_metadata: Vec::new(),
+        }
+    }
+}
+
+/// `[fetch]`: outbound fetches of client documents (https only, public addresses only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Connect timeout in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Total timeout in milliseconds.
+    pub timeout_ms: u64,
+    /// Largest accepted document, in bytes.
+    pub max_body_bytes: usize,
+    /// FOR TESTS ONLY: also allow http and loopback targets.
+    pub allow_loopback_for_tests: bool,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 2_000,
+            timeout_ms: 5_000,
+            max_body_bytes: 256 * 1024,
+            allow_loopback_for_tests: false,
         }
     }
 }

@@ -1,10 +1,23 @@
 //! Client metadata (RFC 7591 §2, OpenID Connect Dynamic Client Registration 1.0 §2):
 //! the validated model, the server's supported values, and the validator.
 
+/// Validation of client JWK Sets from raw JSON.
+pub mod jwks;
+/// BCP 47 language tag well-formedness.
+pub mod lang;
+mod remote;
 mod server;
+mod statement;
 mod validate;
 
-pub use server::{Features, ServerMetadata};
+#[cfg(test)]
+mod statement_tests;
+#[cfg(test)]
+mod tests;
+
+pub use remote::{DocumentFetcher, FetchError, check_sector_document, verify_remote};
+pub use server::{Features, ServerMetadata, SoftwareStatementIssuer};
+pub use statement::{apply_software_statement, verify_software_statement};
 pub use validate::{needs_secret_after_defaults, validate};
 
 use serde_json::{Map, Value};
@@ -16,6 +29,10 @@ pub enum MetadataErrorKind {
     InvalidClientMetadata,
     /// `invalid_redirect_uri`.
     InvalidRedirectUri,
+    /// `invalid_software_statement`: malformed, unsigned, badly signed or expired statement.
+    InvalidSoftwareStatement,
+    /// `unapproved_software_statement`: the statement's issuer is not trusted.
+    UnapprovedSoftwareStatement,
 }
 
 /// A rejected metadata document: the error code and a description naming the field and the rule.
@@ -53,6 +70,12 @@ impl From<MetadataError> for crate::RegistrationError {
                 Self::InvalidClientMetadata(err.description)
             }
             MetadataErrorKind::InvalidRedirectUri => Self::InvalidRedirectUri(err.description),
+            MetadataErrorKind::InvalidSoftwareStatement => {
+                Self::InvalidSoftwareStatement(err.description)
+            }
+            MetadataErrorKind::UnapprovedSoftwareStatement => {
+                Self::UnapprovedSoftwareStatement(err.description)
+            }
         }
     }
 }
@@ -162,35 +185,5 @@ impl ClientMetadata {
     /// Removes a server-managed member.
     pub fn remove_server_member(&mut self, key: &str) -> Option<Value> {
         self.0.remove(key)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn map(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap_or_default()
-    }
-
-    #[test]
-    fn secret_rules() {
-        assert!(needs_secret(&map(json!({}))));
-        assert!(needs_secret(&map(
-            json!({"token_endpoint_auth_method": "client_secret_basic"})
-        )));
-        assert!(!needs_secret(&map(
-            json!({"token_endpoint_auth_method": "none"})
-        )));
-        assert!(needs_secret(&map(
-            json!({"token_endpoint_auth_method": "none", "id_token_signed_response_alg": "HS256"})
-        )));
-        assert!(needs_secret(&map(
-            json!({"token_endpoint_auth_method": "none", "id_token_encrypted_response_alg": "dir"})
-        )));
-        assert!(!needs_secret(&map(
-            json!({"token_endpoint_auth_method": "private_key_jwt", "id_token_encrypted_response_alg": "RSA-OAEP"})
-        )));
     }
 }

@@ -36,6 +36,15 @@ pub struct Features {
     pub mtls_client_auth: bool,
     /// mTLS certificate-bound access tokens: `tls_client_certificate_bound_access_tokens`.
     pub mtls_certificate_bound_access_tokens: bool,
+    /// Client-initiated back-channel authentication (CIBA): `backchannel_token_delivery_mode`,
+    /// `backchannel_client_notification_endpoint`, `backchannel_user_code_parameter` and, with
+    /// `request_objects`, `backchannel_authentication_request_signing_alg`.
+    pub ciba: bool,
+    /// Rich authorization requests (RFC 9396): `authorization_details_types`.
+    pub rich_authorization_requests: bool,
+    /// With pushed authorization requests: a client that requires PAR and authenticates at the
+    /// token endpoint may register `"redirect_uris": []` (its redirect URIs come with each request).
+    pub allow_unregistered_redirect_uris: bool,
 }
 
 impl Default for Features {
@@ -54,6 +63,9 @@ impl Default for Features {
             encryption: false,
             mtls_client_auth: false,
             mtls_certificate_bound_access_tokens: false,
+            ciba: false,
+            rich_authorization_requests: false,
+            allow_unregistered_redirect_uris: false,
         }
     }
 }
@@ -87,6 +99,17 @@ pub struct ServerMetadata {
     pub encryption_alg_values_supported: Vec<String>,
     /// Content-encryption algorithms for encrypted responses (feature `encryption`).
     pub encryption_enc_values_supported: Vec<String>,
+    /// `request_object_encryption_alg` values (features `request_objects` and `encryption`).
+    pub request_object_encryption_alg_values_supported: Vec<String>,
+    /// `request_object_encryption_enc` values (features `request_objects` and `encryption`).
+    pub request_object_encryption_enc_values_supported: Vec<String>,
+    /// `backchannel_token_delivery_mode` values (feature `ciba`; only `poll` and `ping` exist here).
+    pub backchannel_token_delivery_modes_supported: Vec<String>,
+    /// `backchannel_authentication_request_signing_alg` values (features `ciba` and
+    /// `request_objects`; symmetric algorithms are never accepted).
+    pub backchannel_authentication_request_signing_alg_values_supported: Vec<String>,
+    /// `authorization_details_types` values (feature `rich_authorization_requests`).
+    pub authorization_details_types_supported: Vec<String>,
     /// `subject_type` values.
     pub subject_types_supported: Vec<String>,
     /// Scope values a client may register in `scope`.
@@ -99,6 +122,27 @@ pub struct ServerMetadata {
     pub client_defaults: Map<String, Value>,
     /// Extra metadata members kept verbatim (unknown members are otherwise dropped).
     pub extra_metadata: Vec<String>,
+    /// Issuers whose software statements (RFC 7591 §2.3) are trusted. Empty: every request that
+    /// carries a `software_statement` is refused with `unapproved_software_statement`.
+    pub software_statement_issuers: Vec<SoftwareStatementIssuer>,
+    /// The oldest software statement accepted, in seconds since its `iat`; 0 means no age limit
+    /// (an `exp` in the past is refused either way).
+    pub software_statement_max_age_seconds: u64,
+}
+
+/// A trusted issuer of software statements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SoftwareStatementIssuer {
+    /// The `iss` claim of its statements.
+    pub issuer: String,
+    /// Its public keys, as an inline JWK Set.
+    pub jwks: Option<Value>,
+    /// Where its public keys are published (fetched through the registrar's fetcher).
+    pub jwks_uri: Option<String>,
+    /// The JWS algorithms it signs with (`RS256`, `PS256`, `ES256`, `EdDSA`, ...); never `none`
+    /// and never a symmetric `HS*` one.
+    pub algorithms: Vec<String>,
 }
 
 impl Default for ServerMetadata {
@@ -142,12 +186,26 @@ impl Default for ServerMetadata {
                 "A256CBC-HS512",
                 "A256GCM",
             ]),
+            request_object_encryption_alg_values_supported: strings(&["A128KW", "A256KW", "dir"]),
+            request_object_encryption_enc_values_supported: strings(&[
+                "A128CBC-HS256",
+                "A128GCM",
+                "A256CBC-HS512",
+                "A256GCM",
+            ]),
+            backchannel_token_delivery_modes_supported: strings(&["poll", "ping"]),
+            backchannel_authentication_request_signing_alg_values_supported: strings(&[
+                "RS256", "PS256", "ES256", "EdDSA",
+            ]),
+            authorization_details_types_supported: Vec::new(),
             subject_types_supported: strings(&["public"]),
             scopes_supported: strings(&["openid", "offline_access"]),
             acr_values_supported: Vec::new(),
             features: Features::default(),
             client_defaults: Map::new(),
             extra_metadata: Vec::new(),
+            software_statement_issuers: Vec::new(),
+            software_statement_max_age_seconds: 0,
         }
     }
 }
@@ -157,62 +215,157 @@ impl ServerMetadata {
     /// registration accepts.
     pub fn discovery_members(&self) -> Map<String, Value> {
         let mut m = Map::new();
-        let mut put = |k: &str, v: &Vec<String>| {
-            m.insert(k.to_owned(), Value::from(v.clone()));
-        };
-        put("grant_types_supported", &self.grant_types_supported);
-        put("response_types_supported", &self.response_types_supported);
-        put("response_modes_supported", &self.response_modes_supported);
+        fn put(m: &mut Map<String, Value>, k: &str, v: &[String]) {
+            m.insert(k.to_owned(), Value::from(v.to_vec()));
+        }
+        put(&mut m, "grant_types_supported", &self.grant_types_supported);
         put(
+            &mut m,
+            "response_types_supported",
+            &self.response_types_supported,
+        );
+        put(
+            &mut m,
+            "response_modes_supported",
+            &self.response_modes_supported,
+        );
+        put(
+            &mut m,
             "token_endpoint_auth_methods_supported",
             &self.token_endpoint_auth_methods_supported,
         );
         put(
+            &mut m,
             "token_endpoint_auth_signing_alg_values_supported",
             &self.token_endpoint_auth_signing_alg_values_supported,
         );
         put(
+            &mut m,
             "id_token_signing_alg_values_supported",
             &self.id_token_signing_alg_values_supported,
         );
-        put("subject_types_supported", &self.subject_types_supported);
-        put("scopes_supported", &self.scopes_supported);
+        put(
+            &mut m,
+            "subject_types_supported",
+            &self.subject_types_supported,
+        );
+        put(&mut m, "scopes_supported", &self.scopes_supported);
         if !self.acr_values_supported.is_empty() {
-            put("acr_values_supported", &self.acr_values_supported);
+            put(&mut m, "acr_values_supported", &self.acr_values_supported);
         }
         let f = &self.features;
         if f.jwt_userinfo {
             put(
+                &mut m,
                 "userinfo_signing_alg_values_supported",
                 &self.userinfo_signing_alg_values_supported,
             );
         }
         if f.jwt_introspection {
             put(
+                &mut m,
                 "introspection_signing_alg_values_supported",
                 &self.introspection_signing_alg_values_supported,
             );
         }
         if f.jwt_response_modes {
             put(
+                &mut m,
                 "authorization_signing_alg_values_supported",
                 &self.authorization_signing_alg_values_supported,
             );
         }
         if f.request_objects {
             put(
+                &mut m,
                 "request_object_signing_alg_values_supported",
                 &self.request_object_signing_alg_values_supported,
             );
         }
         if f.encryption {
             put(
+                &mut m,
                 "id_token_encryption_alg_values_supported",
                 &self.encryption_alg_values_supported,
             );
             put(
+                &mut m,
                 "id_token_encryption_enc_values_supported",
                 &self.encryption_enc_values_supported,
+            );
+            for (on, prefix) in [
+                (f.jwt_userinfo, "userinfo"),
+                (f.jwt_introspection, "introspection"),
+                (f.jwt_response_modes, "authorization"),
+            ] {
+                if on {
+                    put(
+                        &mut m,
+                        &format!("{prefix}_encryption_alg_values_supported"),
+                        &self.encryption_alg_values_supported,
+                    );
+                    put(
+                        &mut m,
+                        &format!("{prefix}_encryption_enc_values_supported"),
+                        &self.encryption_enc_values_supported,
+                    );
+                }
+            }
+            if f.request_objects {
+                put(
+                    &mut m,
+                    "request_object_encryption_alg_values_supported",
+                    &self.request_object_encryption_alg_values_supported,
+                );
+                put(
+                    &mut m,
+                    "request_object_encryption_enc_values_supported",
+                    &self.request_object_encryption_enc_values_supported,
+                );
+            }
+        }
+        if f.ciba {
+            put(
+                &mut m,
+                "backchannel_token_delivery_modes_supported",
+                &self.backchannel_token_delivery_modes_supported,
+            );
+            m.insert(
+                "backchannel_user_code_parameter_supported".into(),
+                Value::Bool(true),
+            );
+            if f.request_objects {
+                let algs: Vec<String> = self
+                    .backchannel_authentication_request_signing_alg_values_supported
+                    .iter()
+                    .filter(|a| !a.starts_with("HS") && a.as_str() != "none")
+                    .cloned()
+                    .collect();
+                put(
+                    &mut m,
+                    "backchannel_authentication_request_signing_alg_values_supported",
+                    &algs,
+                );
+            }
+        }
+        if f.rich_authorization_requests {
+            put(
+                &mut m,
+                "authorization_details_types_supported",
+                &self.authorization_details_types_supported,
+            );
+        }
+        if f.backchannel_logout {
+            m.insert("backchannel_logout_supported".into(), Value::Bool(true));
+            m.insert(
+                "backchannel_logout_session_supported".into(),
+                Value::Bool(true),
+            );
+        }
+        if f.mtls_certificate_bound_access_tokens {
+            m.insert(
+                "tls_client_certificate_bound_access_tokens".into(),
+                Value::Bool(true),
             );
         }
         if f.pushed_authorization_requests && f.require_pushed_authorization_requests {

@@ -41,10 +41,10 @@ impl ClientStore for MemoryStore {
         if inner.clients.contains_key(&new.client.client_id) {
             return Err(StoreError::ClientExists);
         }
-        if let Some(rat) = new.registration_access_token {
-            if inner.rats.contains_key(&rat.hash) {
-                return Err(StoreError::TokenExists);
-            }
+        if let Some(rat) = new.registration_access_token
+            && inner.rats.contains_key(&rat.hash)
+        {
+            return Err(StoreError::TokenExists);
         }
         if let Some((id, now)) = new.spend_initial_access_token {
             let iat = inner
