@@ -21,8 +21,7 @@ use dcr_core::store::{
     NewClient, RegistrationAccessTokenRecord, StoreError,
 };
 use dcr_core::token::TokenHash;
-use sqlx::Connection as _;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::codec::{
     backend, hash_from_bytes, i64_to_u64, metadata_from_text, metadata_to_text, policies_from_text,
@@ -127,19 +126,21 @@ impl PgStore {
         options: &PgStoreOptions,
     ) -> Result<Self, StoreError> {
         let connect = connect.application_name("dcr");
-        let mut conn = tokio::time::timeout(
-            options.connect_timeout,
-            PgConnection::connect_with(&connect),
-        )
-        .await
-        .map_err(|_| StoreError::Backend("timed out connecting to PostgreSQL".into()))?
-        .map_err(backend)?;
-        // On error the connection is dropped, which ends the session and its advisory lock.
-        sqlx::migrate!("./migrations/postgres")
-            .run(&mut conn)
+        // A pool of one connection of its own for the migration, closed afterwards whatever
+        // happened: closing ends the session, which releases the advisory lock.
+        let migration_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.connect_timeout)
+            .connect_with(connect.clone());
+        let migration_pool = tokio::time::timeout(options.connect_timeout, migration_pool)
             .await
+            .map_err(|_| StoreError::Backend("timed out connecting to PostgreSQL".into()))?
             .map_err(backend)?;
-        conn.close().await.map_err(backend)?;
+        let migrated = sqlx::migrate!("./migrations/postgres")
+            .run(&migration_pool)
+            .await;
+        migration_pool.close().await;
+        migrated.map_err(backend)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
