@@ -4,4 +4,5 @@
 mod helpers;
 
 mod management;
+mod multi_instance;
 mod registration;
