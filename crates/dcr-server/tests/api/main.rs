@@ -3,5 +3,8 @@
 
 mod helpers;
 
+mod initial_access_tokens;
+mod library;
 mod management;
+mod policies;
 mod registration;
