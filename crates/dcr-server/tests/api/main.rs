@@ -8,3 +8,4 @@ mod library;
 mod management;
 mod policies;
 mod registration;
+mod remote_documents;
