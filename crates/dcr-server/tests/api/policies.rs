@@ -34,6 +34,10 @@ const SCRIPTS: &[(&str, &str)] = &[
         r#"if request.method == "PUT" { throw "this registration can no longer be changed"; }"#,
     ),
     ("runaway.rhai", "loop { }"),
+    (
+        "rename.rhai",
+        r#"properties.client_id = "renamed-" + properties.client_id;"#,
+    ),
 ];
 
 const CONFIG: &str = r#"
@@ -51,6 +55,7 @@ tenant = "tenant.rhai"
 handoff = "handoff.rhai"
 frozen = "frozen.rhai"
 runaway = "runaway.rhai"
+rename = "rename.rhai"
 "#;
 
 async fn app() -> TestApp {
@@ -289,4 +294,36 @@ async fn registration_access_token_issuance_can_be_decided_per_request() {
     assert!(yes["registration_access_token"].is_string());
     let no: Value = post("no").await.unwrap().json().await.unwrap();
     assert!(no.get("registration_access_token").is_none());
+}
+
+#[tokio::test]
+async fn a_policy_that_renames_the_client_keeps_the_token_bound() {
+    // Reference defect 4: the token stayed bound to the factory id.
+    let app = app().await;
+    let token = mint(&app, &["rename"]).await;
+    let reg: Value = app
+        .register(&web_client(), Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = reg["client_id"].as_str().unwrap();
+    assert!(id.starts_with("renamed-"), "{id}");
+    assert!(
+        reg["registration_client_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/reg/{id}"))
+    );
+    let res = app.read(&reg, &rat(&reg)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // On update the policy runs again but cannot move the client.
+    let update = json!({"client_id": id, "redirect_uris": ["https://rp.example.com/cb"]});
+    let updated: Value = app
+        .update(&reg, &rat(&reg), &update)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(updated["client_id"], id);
 }
