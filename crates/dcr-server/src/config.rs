@@ -247,7 +247,15 @@ impl Config {
                 base_dir = PathBuf::from(".");
             }
         }
-        figment = figment.merge(Env::prefixed("DCR_").split("__"));
+        // `DCR_CONFIG` names the file (read by the CLI) and `DCR_TEST_*` belong to the test
+        // suite (e.g. `DCR_TEST_POSTGRES_URL`): neither is a configuration key.
+        let env = Env::prefixed("DCR_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && !key.starts_with("test_")
+            })
+            .split("__");
+        figment = figment.merge(env);
         Self::extract(figment, base_dir)
     }
 

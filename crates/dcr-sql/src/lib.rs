@@ -3,6 +3,7 @@
 //! `dcr` processes).
 //!
 //! Schema migrations are embedded in the binary and applied when a store is opened.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod codec;
 /// The PostgreSQL store.

@@ -470,3 +470,35 @@ fn the_listening_line_is_parsed() {
     );
     assert_eq!(listening_addr("starting"), None);
 }
+
+/// `DCR_CONFIG` (read by the CLI) and `DCR_TEST_POSTGRES_URL` (set wherever these tests run)
+/// are not configuration keys: the binary must not refuse them as unknown.
+#[test]
+fn the_config_and_test_variables_are_not_configuration_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dcr.toml");
+    std::fs::write(&config, "[storage]\nurl = \"memory:\"\n").unwrap();
+    let out = dcr_command()
+        .arg("check-config")
+        .env("DCR_CONFIG", &config)
+        .env(
+            "DCR_TEST_POSTGRES_URL",
+            "postgres://postgres@127.0.0.1:5432/test",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A real unknown key is still refused, by name.
+    let out = dcr_command()
+        .arg("check-config")
+        .env("DCR_CONFIG", &config)
+        .env("DCR_STORAGE__POOL", "3")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pool"));
+}
