@@ -325,12 +325,10 @@ impl ClientStore for PgStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ClientRecord>, StoreError> {
-        // `COLLATE "C"`: byte order, the same order as the other stores whatever the
-        // database's collation.
+        // Ids are `COLLATE "C"` (byte order, like the other stores): the primary key serves this.
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CLIENT_COLUMNS} FROM clients \
-             WHERE $1::text IS NULL OR client_id COLLATE \"C\" > $1::text COLLATE \"C\" \
-             ORDER BY client_id COLLATE \"C\" LIMIT $2"
+             WHERE $1::text IS NULL OR client_id > $1::text ORDER BY client_id LIMIT $2"
         ));
         let rows: Vec<ClientRow> = sqlx::query_as(sql)
             .bind(after)
@@ -356,7 +354,7 @@ impl ClientStore for PgStore {
     async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
         sqlx::query_as(
             "SELECT client_id, created_at FROM clients WHERE initial_access_token_id IS NULL AND managed_at IS NULL \
-             ORDER BY created_at, client_id COLLATE \"C\" LIMIT $1",
+             ORDER BY created_at, client_id LIMIT $1",
         )
         .bind(u64_to_i64(limit as u64))
         .fetch_all(&self.pool)
@@ -443,7 +441,7 @@ impl InitialAccessTokenStore for PgStore {
         &self,
     ) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IAT_COLUMNS} FROM initial_access_tokens ORDER BY created_at, id COLLATE \"C\""
+            "SELECT {IAT_COLUMNS} FROM initial_access_tokens ORDER BY created_at, id"
         ));
         let rows: Vec<IatRow> = sqlx::query_as(sql)
             .fetch_all(&self.pool)

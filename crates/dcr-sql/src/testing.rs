@@ -48,7 +48,8 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Creates an empty database `dcr_test_<unique>` on the server of `admin_url`.
+    /// Creates an empty database `dcr_test_<unique>` on the server of `admin_url`, with an ICU
+    /// `en-US` collation when the server supports it.
     pub async fn create(admin_url: &str) -> Result<Self, StoreError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
@@ -64,10 +65,19 @@ impl TestDatabase {
         let mut conn = PgConnection::connect_with(&parse_url(admin_url)?)
             .await
             .map_err(backend)?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut conn)
-            .await
-            .map_err(backend)?;
+        // A natural-language collation where the server has ICU (as most production databases
+        // have), so code that silently relies on byte order fails here too.
+        let icu = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        )))
+        .execute(&mut conn)
+        .await;
+        if icu.is_err() {
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut conn)
+                .await
+                .map_err(backend)?;
+        }
         conn.close().await.map_err(backend)?;
         let url = with_database(admin_url, &name);
         Ok(Self {

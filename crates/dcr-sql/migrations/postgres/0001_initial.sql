@@ -1,8 +1,10 @@
 -- Clients: the validated metadata document, with the columns the store queries on.
 -- The metadata is the JSON text the store wrote (not JSONB): it round-trips byte for byte,
 -- including strings JSONB refuses (such as "\u0000"). Cast it (metadata::jsonb) to query it.
+-- Ids use the "C" collation: byte order, the order of the other stores, whatever the
+-- database's default collation (and the primary key index serves paging in that order).
 CREATE TABLE clients (
-    client_id TEXT PRIMARY KEY NOT NULL,
+    client_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
     metadata TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
@@ -16,7 +18,7 @@ CREATE INDEX clients_unmanaged_open ON clients (created_at, client_id)
 -- Registration access tokens, by SHA-256 hash only.
 CREATE TABLE registration_access_tokens (
     token_hash BYTEA PRIMARY KEY NOT NULL CHECK (octet_length(token_hash) = 32),
-    client_id TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    client_id TEXT COLLATE "C" NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
     policies TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
@@ -24,7 +26,7 @@ CREATE INDEX registration_access_tokens_client_id ON registration_access_tokens 
 
 -- Initial access tokens, by SHA-256 hash only.
 CREATE TABLE initial_access_tokens (
-    id TEXT PRIMARY KEY NOT NULL,
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
     token_hash BYTEA NOT NULL UNIQUE CHECK (octet_length(token_hash) = 32),
     label TEXT,
     policies TEXT NOT NULL,
