@@ -26,12 +26,13 @@ pub fn admin_url(suite: &str, command: &str) -> Option<String> {
         _ => {
             static SAID: Once = Once::new();
             SAID.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
+                // One write, so it is not interleaved with libtest's lines.
+                let message = format!(
                     "\n*** {suite}: PostgreSQL tests NOT RUN ({URL_VAR} is unset; they pass \
                      without checking anything).\n*** To run them: \
-                     {URL_VAR}=postgres://postgres@127.0.0.1:5432/test {command}\n"
+                     {URL_VAR}=postgres://postgres@127.0.0.1:5432/test {command}\n\n"
                 );
+                let _ = std::io::stderr().lock().write_all(message.as_bytes());
             });
             None
         }
