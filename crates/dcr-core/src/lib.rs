@@ -13,6 +13,8 @@
 //! The HTTP layer (`dcr-http`) maps requests onto [`registrar::Registrar`] and its
 //! [`error::RegistrationError`] onto RFC 7591 / RFC 6750 responses.
 
+/// Audit events (`dcr::audit` log records) for registration changes and denials.
+pub mod audit;
 /// Injectable time source.
 pub mod clock;
 /// What the registrar knows of the HTTP request that triggered an operation.
