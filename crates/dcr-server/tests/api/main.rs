@@ -4,4 +4,5 @@
 mod helpers;
 
 mod management;
+mod operations;
 mod registration;
