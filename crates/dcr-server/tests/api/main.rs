@@ -5,4 +5,5 @@ mod helpers;
 
 mod management;
 mod operations;
+mod process;
 mod registration;
