@@ -200,3 +200,6 @@ pub fn router(registrar: Registrar, options: HttpOptions) -> Router {
     }
     app.with_state(state)
 }
+
+#[cfg(test)]
+mod router_tests;
