@@ -37,4 +37,7 @@ pub mod store;
 pub mod token;
 
 pub use error::RegistrationError;
+
+#[cfg(test)]
+mod prune_tests;
 pub use registrar::Registrar;
