@@ -16,7 +16,22 @@ use crate::AppState;
 use crate::bearer::bearer_token;
 use crate::body::read_json_object;
 use crate::error::ApiError;
-use crate::ratelimit::{client_ip, enforce};
+use crate::ratelimit::{Limited, client_ip, enforce};
+
+/// Why a management request was refused before reaching the registrar.
+enum Refused {
+    Limited(Limited),
+    Api(ApiError),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Limited(l) => l.into_response(),
+            Refused::Api(e) => e.into_response(),
+        }
+    }
+}
 
 /// Headers policies never see.
 const HIDDEN_HEADERS: &[header::HeaderName] = &[
@@ -76,7 +91,7 @@ fn json(status: StatusCode, body: Map<String, Value>) -> Response {
 }
 
 /// Applies the registration limits: per client address, per initial access token, global.
-fn limit_registration(state: &AppState, parts: &Parts) -> Result<(), Response> {
+fn limit_registration(state: &AppState, parts: &Parts) -> Result<(), Limited> {
     let limits = &state.options.rate_limits;
     if let Some(ip) = client_ip(parts, &state.options.trusted_proxies) {
         enforce(
@@ -110,7 +125,7 @@ fn limit_registration(state: &AppState, parts: &Parts) -> Result<(), Response> {
 pub(crate) async fn register(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     if let Err(limited) = limit_registration(&state, &parts) {
-        return limited;
+        return limited.into_response();
     }
     match register_inner(&state, parts, body).await {
         Ok(r) => r,
@@ -168,12 +183,13 @@ async fn authorize(
     parts: &Parts,
     client_id: &str,
     action: &'static str,
-) -> Result<dcr_core::registrar::AuthorizedClient, Response> {
+) -> Result<dcr_core::registrar::AuthorizedClient, Refused> {
     enforce(
         state.options.rate_limits.management_per_client.as_ref(),
         "management_per_client",
         client_id,
-    )?;
+    )
+    .map_err(Refused::Limited)?;
     let result = match bearer_token(&parts.headers, parts.uri.query()) {
         Ok(token) => state.registrar.authorize(client_id, token).await,
         Err(e) => Err(e),
@@ -181,7 +197,7 @@ async fn authorize(
     result.map_err(|e| {
         let e = state.fail(e);
         audit_denied(action, &request_context(state, parts), Some(client_id), &e);
-        e.into_response()
+        Refused::Api(e)
     })
 }
 
@@ -193,7 +209,7 @@ pub(crate) async fn read(
     let (parts, _) = request.into_parts();
     match authorize(&state, &parts, &client_id, "read").await {
         Ok(authorized) => json(StatusCode::OK, state.registrar.read(authorized).to_json()),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -206,7 +222,7 @@ pub(crate) async fn update(
     // As node-oidc-provider: the token is checked before the body.
     let authorized = match authorize(&state, &parts, &client_id, "update").await {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let ctx = request_context(&state, &parts);
     let body = match state.body(&parts, body, "client update request").await {
@@ -233,7 +249,7 @@ pub(crate) async fn delete(
     let (parts, _) = request.into_parts();
     let authorized = match authorize(&state, &parts, &client_id, "delete").await {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let ctx = request_context(&state, &parts);
     match state.registrar.delete_for(&ctx, authorized).await {

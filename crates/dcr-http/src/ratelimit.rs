@@ -124,18 +124,28 @@ impl RateLimits {
     }
 }
 
-/// Checks `key` against `limiter` (if any); the 429 response when over, labelled `which`.
+/// A request over a limit: how long to wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limited(pub(crate) Duration);
+
+impl IntoResponse for Limited {
+    fn into_response(self) -> Response {
+        too_many_requests(self.0)
+    }
+}
+
+/// Checks `key` against `limiter` (if any), counting a refusal under `which`.
 pub(crate) fn enforce(
     limiter: Option<&Arc<dyn RateLimiter>>,
     which: &'static str,
     key: &str,
-) -> Result<(), Response> {
+) -> Result<(), Limited> {
     match limiter.map(|l| l.check(key)) {
         None | Some(Ok(())) => Ok(()),
         Some(Err(wait)) => {
             metrics::counter!("dcr_rate_limited_total", "limit" => which).increment(1);
             tracing::info!(limit = which, "request rate limited");
-            Err(too_many_requests(wait))
+            Err(Limited(wait))
         }
     }
 }

@@ -90,6 +90,7 @@ impl TestApp {
     }
 
     /// The config file of this server.
+    #[allow(dead_code)]
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("dcr.toml")
     }

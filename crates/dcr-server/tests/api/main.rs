@@ -1,6 +1,8 @@
 //! End-to-end tests: the real server on 127.0.0.1:0, spoken to over HTTP.
 //! One test binary (each binary costs a link on CI).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod management;
