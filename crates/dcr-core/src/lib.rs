@@ -12,6 +12,7 @@
 //!
 //! The HTTP layer (`dcr-http`) maps requests onto [`registrar::Registrar`] and its
 //! [`error::RegistrationError`] onto RFC 7591 / RFC 6750 responses.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 /// Audit events (`dcr::audit` log records) for registration changes and denials.
 pub mod audit;

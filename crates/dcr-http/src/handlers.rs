@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::body::{Body, to_bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -163,6 +164,20 @@ async fn register_inner(state: &AppState, parts: Parts, body: Body) -> Result<Re
     Ok(json(StatusCode::CREATED, response.to_json()))
 }
 
+/// The client id of the path; one that is not valid UTF-8 once decoded is decoded lossily,
+/// which yields an id no client has (ids are printable ASCII), so the token check refuses it.
+fn client_id(path: Result<Path<String>, PathRejection>, parts: &Parts) -> String {
+    match path {
+        Ok(Path(id)) => id,
+        Err(_) => {
+            let raw = parts.uri.path().rsplit('/').next().unwrap_or_default();
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8_lossy()
+                .into_owned()
+        }
+    }
+}
+
 /// Audits a request refused before the registrar saw it.
 fn audit_denied(action: &'static str, ctx: &RequestContext, client_id: Option<&str>, e: &ApiError) {
     AuditEvent {
@@ -203,10 +218,11 @@ async fn authorize(
 
 pub(crate) async fn read(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
+    let client_id = client_id(path, &parts);
     match authorize(&state, &parts, &client_id, "read").await {
         Ok(authorized) => json(StatusCode::OK, state.registrar.read(authorized).to_json()),
         Err(r) => r.into_response(),
@@ -215,11 +231,12 @@ pub(crate) async fn read(
 
 pub(crate) async fn update(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
     // As node-oidc-provider: the token is checked before the body.
+    let client_id = client_id(path, &parts);
     let authorized = match authorize(&state, &parts, &client_id, "update").await {
         Ok(a) => a,
         Err(r) => return r.into_response(),
@@ -243,10 +260,11 @@ pub(crate) async fn update(
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
+    let client_id = client_id(path, &parts);
     let authorized = match authorize(&state, &parts, &client_id, "delete").await {
         Ok(a) => a,
         Err(r) => return r.into_response(),

@@ -13,6 +13,7 @@
 //! # let _: axum::Router = app;
 //! # }
 //! ```
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod bearer;
 mod body;
