@@ -102,13 +102,7 @@ pub struct Application {
 impl Application {
     /// Opens the store, builds the registrar and binds the listening socket.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let store = OpenStore::open(config).await?;
-        let registrar = build_registrar(config, &store)?;
-        for (token, policy) in registrar.tokens_with_unknown_policies().await? {
-            tracing::warn!(iat_id = %token.id, label = ?token.label, policy = %policy,
-                "stored initial access token names a policy that is not configured; registrations with it will fail");
-        }
-        let router = build_router(config, registrar.clone());
+        let (store, registrar, router) = Self::prepare(config).await?;
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -118,6 +112,32 @@ impl Application {
             store,
             registrar,
         })
+    }
+
+    /// As [`Application::build`], but serves on `listener` (already bound) instead of
+    /// binding `config.listen`: for callers that must know the address before the issuer.
+    pub async fn build_with_listener(
+        config: &Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let (store, registrar, router) = Self::prepare(config).await?;
+        Ok(Self {
+            listener,
+            router,
+            store,
+            registrar,
+        })
+    }
+
+    async fn prepare(config: &Config) -> anyhow::Result<(OpenStore, Registrar, Router)> {
+        let store = OpenStore::open(config).await?;
+        let registrar = build_registrar(config, &store)?;
+        for (token, policy) in registrar.tokens_with_unknown_policies().await? {
+            tracing::warn!(iat_id = %token.id, label = ?token.label, policy = %policy,
+                "stored initial access token names a policy that is not configured; registrations with it will fail");
+        }
+        let router = build_router(config, registrar.clone());
+        Ok((store, registrar, router))
     }
 
     /// The bound address (useful with port 0).

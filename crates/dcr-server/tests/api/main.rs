@@ -3,5 +3,6 @@
 
 mod helpers;
 
+mod interop_openidconnect;
 mod management;
 mod registration;
