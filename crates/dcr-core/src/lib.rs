@@ -30,6 +30,7 @@
 //! .expect("no policies without stored initial access tokens");
 //! assert_eq!(registrar.settings().registration_endpoint, "https://as.example.com/reg");
 //! ```
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 /// Injectable time source.
 pub mod clock;

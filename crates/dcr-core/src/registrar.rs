@@ -92,15 +92,7 @@ pub enum BuildError {
 
 /// Builds a [`Registrar`].
 pub struct RegistrarBuilder {
-    store: Arc<dyn Store>,
-    server: ServerMetadata,
-    settings: RegistrarSettings,
-    policies: PolicySet,
-    id_factory: Factory,
-    secret_factory: Factory,
-    rat_issuance: RatIssuance,
-    clock: Arc<dyn Clock>,
-    fetcher: Option<Arc<dyn DocumentFetcher>>,
+    inner: Inner,
 }
 
 impl RegistrarBuilder {
@@ -108,59 +100,49 @@ impl RegistrarBuilder {
     /// keys (default: none, and clients that register `jwks_uri` or `sector_identifier_uri`
     /// are refused with `invalid_client_metadata`).
     pub fn fetcher(mut self, fetcher: Arc<dyn DocumentFetcher>) -> Self {
-        self.fetcher = Some(fetcher);
+        self.inner.fetcher = Some(fetcher);
         self
     }
 
     /// Adds the policy `name`.
     pub fn policy(mut self, name: impl Into<String>, policy: Arc<dyn Policy>) -> Self {
-        self.policies.insert(name, policy);
+        self.inner.policies.insert(name, policy);
         self
     }
 
     /// Sets the client id generator (default: 21-character nanoid).
     pub fn id_factory(mut self, factory: Factory) -> Self {
-        self.id_factory = factory;
+        self.inner.id_factory = factory;
         self
     }
 
     /// Sets the client secret generator (default: 64 random bytes in base64url).
     pub fn secret_factory(mut self, factory: Factory) -> Self {
-        self.secret_factory = factory;
+        self.inner.secret_factory = factory;
         self
     }
 
     /// Sets whether registration access tokens are issued (default: always).
     pub fn issue_registration_access_token(mut self, issuance: RatIssuance) -> Self {
-        self.rat_issuance = issuance;
+        self.inner.rat_issuance = issuance;
         self
     }
 
     /// Sets the clock (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.inner.clock = clock;
         self
     }
 
     /// Builds the registrar.
     pub fn build(self) -> Result<Registrar, BuildError> {
-        if self.policies.names().next().is_some()
-            && self.settings.initial_access_token != InitialAccessTokenMode::Stored
+        if self.inner.policies.names().next().is_some()
+            && self.inner.settings.initial_access_token != InitialAccessTokenMode::Stored
         {
             return Err(BuildError::PoliciesWithoutStoredTokens);
         }
         Ok(Registrar {
-            inner: Arc::new(Inner {
-                store: self.store,
-                server: self.server,
-                settings: self.settings,
-                policies: self.policies,
-                id_factory: self.id_factory,
-                secret_factory: self.secret_factory,
-                rat_issuance: self.rat_issuance,
-                clock: self.clock,
-                fetcher: self.fetcher,
-            }),
+            inner: Arc::new(self.inner),
         })
     }
 }
@@ -209,15 +191,17 @@ impl Registrar {
         settings: RegistrarSettings,
     ) -> RegistrarBuilder {
         RegistrarBuilder {
-            store,
-            server,
-            settings,
-            policies: PolicySet::default(),
-            id_factory: Factory::default_client_id(),
-            secret_factory: Factory::default_client_secret(),
-            rat_issuance: RatIssuance::Always,
-            clock: Arc::new(SystemClock),
-            fetcher: None,
+            inner: Inner {
+                store,
+                server,
+                settings,
+                policies: PolicySet::default(),
+                id_factory: Factory::default_client_id(),
+                secret_factory: Factory::default_client_secret(),
+                rat_issuance: RatIssuance::Always,
+                clock: Arc::new(SystemClock),
+                fetcher: None,
+            },
         }
     }
 

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::body::{Body, to_bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -96,6 +97,20 @@ pub(crate) async fn register(
     Ok(json(StatusCode::CREATED, response.to_json()))
 }
 
+/// The client id of the path; one that is not valid UTF-8 once decoded is decoded lossily,
+/// which yields an id no client has (ids are printable ASCII), so the token check refuses it.
+fn client_id(path: Result<Path<String>, PathRejection>, parts: &Parts) -> String {
+    match path {
+        Ok(Path(id)) => id,
+        Err(_) => {
+            let raw = parts.uri.path().rsplit('/').next().unwrap_or_default();
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8_lossy()
+                .into_owned()
+        }
+    }
+}
+
 async fn authorize(
     state: &AppState,
     parts: &Parts,
@@ -111,11 +126,11 @@ async fn authorize(
 
 pub(crate) async fn read(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
-    let authorized = authorize(&state, &parts, &client_id).await?;
+    let authorized = authorize(&state, &parts, &client_id(path, &parts)).await?;
     Ok(json(
         StatusCode::OK,
         state.registrar.read(authorized).to_json(),
@@ -124,12 +139,12 @@ pub(crate) async fn read(
 
 pub(crate) async fn update(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     // As node-oidc-provider: the token is checked before the body.
-    let authorized = authorize(&state, &parts, &client_id).await?;
+    let authorized = authorize(&state, &parts, &client_id(path, &parts)).await?;
     let body = state.body(&parts, body, "client update request").await?;
     let response = state
         .registrar
@@ -141,11 +156,11 @@ pub(crate) async fn update(
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
-    let authorized = authorize(&state, &parts, &client_id).await?;
+    let authorized = authorize(&state, &parts, &client_id(path, &parts)).await?;
     state
         .registrar
         .delete(authorized)

@@ -93,6 +93,7 @@
 //! routes and state, over a custom store, a custom id factory, a sync and an async policy and
 //! an issuance closure. `cargo run -p dcr-http --example embedded -- --self-test` registers
 //! and reads clients through HTTP and checks every custom piece ran (CI runs it).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod bearer;
 mod body;

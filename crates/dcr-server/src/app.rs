@@ -62,7 +62,9 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
             "fetch.allow_loopback_for_tests is on: client documents may be fetched from loopback over http"
         );
     }
-    let mut builder = Registrar::builder(store.store.clone(), config.metadata.clone(), settings)
+    let mut server_metadata = config.metadata.clone();
+    server_metadata.allow_http_document_uris_for_tests = config.fetch.allow_loopback_for_tests;
+    let mut builder = Registrar::builder(store.store.clone(), server_metadata, settings)
         .fetcher(std::sync::Arc::new(fetcher))
         .id_factory(id_factory)
         .secret_factory(Factory::random_base64url(reg.client_secret_bytes))

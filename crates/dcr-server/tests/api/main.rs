@@ -1,8 +1,13 @@
 //! End-to-end tests: the real server on 127.0.0.1:0, spoken to over HTTP.
 //! One test binary (each binary costs a link on CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
 
+mod initial_access_tokens;
 mod interop_openidconnect;
+mod library;
 mod management;
+mod policies;
 mod registration;
+mod remote_documents;
