@@ -55,14 +55,24 @@ impl Default for Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `sqlite://PATH` (default `sqlite://dcr.db`), `memory:`, or `postgres://...`.
+    /// `sqlite://PATH` (default `sqlite://dcr.db`), `memory:`, or
+    /// `postgres://user:password@host:port/db` (several `dcr` processes may share it).
     pub url: String,
+    /// PostgreSQL: most connections this process opens.
+    pub max_connections: u32,
+    /// PostgreSQL: longest wait for a connection at start-up, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// PostgreSQL: longest wait of a request for a pooled connection, in milliseconds.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://dcr.db".into(),
+            max_connections: 10,
+            connect_timeout_ms: 5_000,
+            acquire_timeout_ms: 5_000,
         }
     }
 }
@@ -237,7 +247,15 @@ impl Config {
                 base_dir = PathBuf::from(".");
             }
         }
-        figment = figment.merge(Env::prefixed("DCR_").split("__"));
+        // `DCR_CONFIG` names the file (read by the CLI) and `DCR_TEST_*` belong to the test
+        // suite (e.g. `DCR_TEST_POSTGRES_URL`): neither is a configuration key.
+        let env = Env::prefixed("DCR_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && !key.starts_with("test_")
+            })
+            .split("__");
+        figment = figment.merge(env);
         Self::extract(figment, base_dir)
     }
 
@@ -276,6 +294,14 @@ impl Config {
                     self.listen
                 )
             })?;
+        anyhow::ensure!(
+            (1..=1000).contains(&self.storage.max_connections),
+            "storage.max_connections: must be between 1 and 1000"
+        );
+        anyhow::ensure!(
+            self.storage.connect_timeout_ms >= 1 && self.storage.acquire_timeout_ms >= 1,
+            "storage.connect_timeout_ms, storage.acquire_timeout_ms: must be at least 1"
+        );
         anyhow::ensure!(
             self.registration.path.starts_with('/'),
             "registration.path: must start with '/'"
@@ -389,5 +415,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("management"), "{e}");
+        let e = Config::from_toml("[storage]\npool = 3", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pool"), "{e}");
+        let e = Config::from_toml("[storage]\nmax_connections = 0", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("storage.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn postgres_storage_settings() {
+        let c = Config::from_toml(
+            "[storage]\nurl = \"postgres://dcr@db:5432/dcr\"\nmax_connections = 20\nacquire_timeout_ms = 250",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(c.storage.url, "postgres://dcr@db:5432/dcr");
+        assert_eq!(c.storage.max_connections, 20);
+        assert_eq!(c.storage.connect_timeout_ms, 5_000);
+        assert_eq!(c.storage.acquire_timeout_ms, 250);
     }
 }

@@ -8,6 +8,7 @@ mod initial_access_tokens;
 mod interop_openidconnect;
 mod library;
 mod management;
+mod multi_instance;
 mod policies;
 mod registration;
 mod remote_documents;
