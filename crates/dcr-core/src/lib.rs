@@ -11,7 +11,25 @@
 //! - [`registrar`]: the service that runs registration, read, update and delete.
 //!
 //! The HTTP layer (`dcr-http`) maps requests onto [`registrar::Registrar`] and its
-//! [`error::RegistrationError`] onto RFC 7591 / RFC 6750 responses.
+//! [`error::RegistrationError`] onto RFC 7591 / RFC 6750 responses. Its crate documentation
+//! is the guide to embedding dcr (mount, configure, store, policies), and
+//! `crates/dcr-http/examples/embedded.rs` is a complete, tested host application.
+//!
+//! A registrar over the memory store, with open registration:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dcr_core::{Registrar, metadata::ServerMetadata, settings::RegistrarSettings};
+//!
+//! let registrar = Registrar::builder(
+//!     Arc::new(dcr_core::store::MemoryStore::new()),
+//!     ServerMetadata::default(),
+//!     RegistrarSettings::new("https://as.example.com"),
+//! )
+//! .build()
+//! .expect("no policies without stored initial access tokens");
+//! assert_eq!(registrar.settings().registration_endpoint, "https://as.example.com/reg");
+//! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 /// Audit events (`dcr::audit` log records) for registration changes and denials.

@@ -1,18 +1,98 @@
-//! The HTTP layer of dcr: an [`axum::Router`] that serves
-//! - `POST {registration_path}`: RFC 7591 §3 client registration;
-//! - `GET | PUT | DELETE {registration_path}/{client_id}`: RFC 7592 §2 read, update, delete;
-//! - `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`: discovery.
+//! The HTTP layer of dcr: an [`axum::Router`] for OAuth 2.0 Dynamic Client Registration
+//! (RFC 7591), its management protocol (RFC 7592) and discovery, over a
+//! [`dcr_core::Registrar`]. Mount it in any axum application.
 //!
-//! It maps requests onto a [`dcr_core::Registrar`] and its errors onto RFC 7591 / RFC 6750
-//! responses. Mount it in any axum application:
+//! # Routes
+//!
+//! Relative to where the router is mounted:
+//! - `POST {registration_path}`: RFC 7591 §3 client registration (201 with the registered
+//!   metadata);
+//! - `GET | PUT | DELETE {registration_path}/{client_id}`: RFC 7592 §2 read, update, delete,
+//!   with the registration access token as a bearer token (PUT and DELETE only when
+//!   [`RegistrarSettings::management`](dcr_core::settings::RegistrarSettings::management) is on);
+//! - `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`:
+//!   discovery (turn off with [`HttpOptions::discovery`] when the host serves its own, and add
+//!   [`discovery_document`] to it).
+//!
+//! Errors are RFC 7591 / RFC 6750 JSON bodies (`error`, `error_description`), 401s carry a
+//! `WWW-Authenticate: Bearer realm="<issuer>"` challenge, and every response is `no-store`.
+//!
+//! # Mount
+//!
+//! Build a [`Registrar`] and nest [`router`] where registration should live. Absolute URLs
+//! (`registration_endpoint`, `registration_client_uri`) come from
+//! [`RegistrarSettings`](dcr_core::settings::RegistrarSettings), never from request headers,
+//! so the issuer must name the mount point:
 //!
 //! ```no_run
-//! # async fn demo(registrar: dcr_core::Registrar) {
+//! use std::sync::Arc;
+//! use dcr_core::{Registrar, metadata::ServerMetadata, settings::RegistrarSettings};
+//! use dcr_core::store::MemoryStore;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // dcr under https://as.example.com/oauth: registration at /oauth/reg.
+//! let settings = RegistrarSettings::new("https://as.example.com/oauth");
+//! let registrar = Registrar::builder(Arc::new(MemoryStore::new()), ServerMetadata::default(), settings)
+//!     .build()?;
 //! let app = axum::Router::new()
+//!     .route("/", axum::routing::get(|| async { "the host's own routes" }))
 //!     .nest("/oauth", dcr_http::router(registrar, dcr_http::HttpOptions::default()));
-//! # let _: axum::Router = app;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! // ConnectInfo lets policies and factories see the client address.
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(())
 //! # }
 //! ```
+//!
+//! # Configure
+//!
+//! - [`RegistrarSettings`](dcr_core::settings::RegistrarSettings): issuer, registration
+//!   endpoint URL, management on/off, token rotation on update, and how registration is
+//!   authorised ([`InitialAccessTokenMode`](dcr_core::settings::InitialAccessTokenMode):
+//!   open, one static token, or tokens minted with
+//!   [`Registrar::mint_initial_access_token`] and kept in the store).
+//! - [`ServerMetadata`](dcr_core::metadata::ServerMetadata): what registration accepts
+//!   (grant types, response types, auth methods, algorithms, scopes, optional features). The
+//!   same lists are advertised by discovery, so what is advertised is what is accepted.
+//! - [`HttpOptions`]: path of the registration endpoint below the mount point, body limit,
+//!   discovery on/off and extra discovery members (`authorization_endpoint`, `jwks_uri`, ...
+//!   of the host authorization server).
+//! - [`RegistrarBuilder`](dcr_core::registrar::RegistrarBuilder): client id and secret
+//!   generators ([`Factory`](dcr_core::factory::Factory): nanoid, uuid, random bytes, or any
+//!   sync or async closure that sees the request), whether a registration access token is
+//!   issued ([`RatIssuance`](dcr_core::policy::RatIssuance): always, never, or a closure),
+//!   policies, the clock, and the fetcher of `jwks_uri` / `sector_identifier_uri` documents
+//!   (`dcr-fetch` provides an SSRF-guarded one).
+//!
+//! # Store
+//!
+//! The registrar keeps clients and tokens in any `Arc<dyn Store>`: a type that implements
+//! [`ClientStore`](dcr_core::store::ClientStore) and
+//! [`InitialAccessTokenStore`](dcr_core::store::InitialAccessTokenStore).
+//! [`MemoryStore`](dcr_core::store::MemoryStore) is for tests and demos; `dcr-sql` has
+//! SQLite and PostgreSQL stores. A host can bring its own (or wrap one): tokens reach the store
+//! only as hashes, and each method that writes several records must do so atomically (see the
+//! trait docs).
+//!
+//! # Policies
+//!
+//! A policy is a named hook that runs before validation on registration (POST) and update
+//! (PUT): it may set defaults, force values or reject with `invalid_client_metadata`
+//! ([`PolicyError::Reject`](dcr_core::policy::PolicyError::Reject)). Write one with
+//! [`sync_policy`](dcr_core::policy::sync_policy) or
+//! [`async_policy`](dcr_core::policy::async_policy) and add it with
+//! [`RegistrarBuilder::policy`](dcr_core::registrar::RegistrarBuilder::policy). Policies are
+//! attached to stored initial access tokens (so they need
+//! [`InitialAccessTokenMode::Stored`](dcr_core::settings::InitialAccessTokenMode::Stored)):
+//! the token's policies run, in order, on every registration made with it, and are carried by
+//! the registration access token to later updates.
+//!
+//! # A complete example
+//!
+//! `crates/dcr-http/examples/embedded.rs` mounts dcr under `/oauth` of a host app with its own
+//! routes and state, over a custom store, a custom id factory, a sync and an async policy and
+//! an issuance closure. `cargo run -p dcr-http --example embedded -- --self-test` registers
+//! and reads clients through HTTP and checks every custom piece ran (CI runs it).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod bearer;

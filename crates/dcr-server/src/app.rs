@@ -242,6 +242,18 @@ pub struct Application {
 impl Application {
     /// Opens the store, builds the registrar and binds the listening socket.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// As [`Application::build`], but serves on `listener` (already bound) instead of
+    /// binding `config.listen`: for callers that must know the address before the issuer.
+    pub async fn build_with_listener(
+        config: &Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let store = OpenStore::open(config).await?;
         let registrar = build_registrar(config, &store)?;
         for (token, policy) in registrar.tokens_with_unknown_policies().await? {
@@ -250,9 +262,6 @@ impl Application {
         }
         let limits = rate_limits(config);
         let router = build_router(config, registrar.clone(), limits.clone());
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
         Ok(Self {
             listener,
             router,

@@ -1,7 +1,8 @@
 //! What dcr keeps: clients, registration access tokens (RATs) and initial access tokens (IATs).
 //!
-//! Tokens are only ever stored as [`TokenHash`]es. Every method that changes more than one
-//! record does so atomically, so a crash or a concurrent request never leaves a half-written state.
+//! Tokens are only ever stored as [`TokenHash`](crate::token::TokenHash)es. Every method that
+//! changes more than one record does so atomically, so a crash or a concurrent request never
+//! leaves a half-written state.
 
 mod memory;
 

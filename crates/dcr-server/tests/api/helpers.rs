@@ -17,6 +17,8 @@ pub const ISSUER: &str = "http://dcr.test";
 /// A running server.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The issuer the server runs under ([`ISSUER`] unless spawned as its own issuer).
+    pub issuer: String,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -66,6 +68,38 @@ pub async fn spawn_in(dir: tempfile::TempDir, extra_toml: &str) -> TestApp {
     }));
     TestApp {
         addr,
+        issuer: ISSUER.to_owned(),
+        http: reqwest::Client::new(),
+        dir,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+/// A server whose issuer is its own address, `http://127.0.0.1:PORT`, so that third-party
+/// clients can discover it and follow the URLs it returns. The store is `memory:`.
+pub async fn spawn_as_issuer(extra_toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    let issuer = format!("http://{addr}");
+    let text = format!(
+        "issuer = \"{issuer}\"\nlisten = \"{addr}\"\n{extra_toml}\n[storage]\nurl = \"memory:\"\n"
+    );
+    std::fs::write(dir.path().join("dcr.toml"), &text).expect("write config");
+    let config = Config::from_toml(&text, dir.path()).expect("test config is valid");
+    let app = Application::build_with_listener(&config, listener)
+        .await
+        .expect("application builds");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        issuer,
         http: reqwest::Client::new(),
         dir,
         stop: Some(stop),
@@ -102,8 +136,8 @@ impl TestApp {
     /// Rewrites an absolute URL from a response (built from the issuer) to the test address.
     pub fn local(&self, absolute: &str) -> String {
         let path = absolute
-            .strip_prefix(ISSUER)
-            .unwrap_or_else(|| panic!("{absolute} does not start with {ISSUER}"));
+            .strip_prefix(self.issuer.as_str())
+            .unwrap_or_else(|| panic!("{absolute} does not start with {}", self.issuer));
         self.url(path)
     }
 

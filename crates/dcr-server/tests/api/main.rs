@@ -5,6 +5,7 @@
 mod helpers;
 
 mod initial_access_tokens;
+mod interop_openidconnect;
 mod library;
 mod management;
 mod multi_instance;
