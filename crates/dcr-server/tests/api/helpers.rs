@@ -80,7 +80,15 @@ pub fn test_config(dir: &Path, extra_toml: &str) -> Config {
     } else {
         "[storage]\nurl = \"memory:\"\n"
     };
-    let text = format!("issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n{extra_toml}\n{storage}");
+    // Rate limits are off unless a test turns them on (it then writes its own section).
+    let rate_limit = if extra_toml.contains("[rate_limit]") {
+        ""
+    } else {
+        "[rate_limit]\nenabled = false\n"
+    };
+    let text = format!(
+        "issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n{extra_toml}\n{storage}{rate_limit}"
+    );
     std::fs::write(dir.join("dcr.toml"), &text).expect("write config");
     Config::from_toml(&text, dir).expect("test config is valid")
 }
@@ -100,6 +108,7 @@ impl TestApp {
     }
 
     /// The config file of this server.
+    #[allow(dead_code)]
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("dcr.toml")
     }

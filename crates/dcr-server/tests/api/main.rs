@@ -8,6 +8,8 @@ mod initial_access_tokens;
 mod library;
 mod management;
 mod multi_instance;
+mod operations;
 mod policies;
+mod process;
 mod registration;
 mod remote_documents;
