@@ -45,6 +45,10 @@ pub struct Features {
     /// With pushed authorization requests: a client that requires PAR and authenticates at the
     /// token endpoint may register `"redirect_uris": []` (its redirect URIs come with each request).
     pub allow_unregistered_redirect_uris: bool,
+    /// OpenID Connect RP Metadata Choices 1.0: a client may offer preference lists such as
+    /// `token_endpoint_auth_methods_supported`; the first supported value becomes the target
+    /// member (`token_endpoint_auth_method`) and the list itself is not stored.
+    pub rp_metadata_choices: bool,
 }
 
 impl Default for Features {
@@ -66,6 +70,7 @@ impl Default for Features {
             ciba: false,
             rich_authorization_requests: false,
             allow_unregistered_redirect_uris: false,
+            rp_metadata_choices: false,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The validation pipeline: input members → [`ClientMetadata`] or the first rule broken.
 //!
 //! Order (reference §4.1, with the fixes of §8): assign defaults and recognised members →
-//! types → `client_id`/`client_secret` syntax → normalise `response_types` → mandatory
+//! RP Metadata Choices (feature `rp_metadata_choices`) → types → `client_id`/`client_secret` syntax → normalise `response_types` → mandatory
 //! members → encryption dependencies → allowed values → URIs → `scope` → redirect URIs →
 //! `contacts` → forced values → non-empty lists → grant types derived from response types →
 //! proof of possession → mTLS subject → keys → extra and localized members.
@@ -107,6 +107,84 @@ const TLS_SUBJECT_MEMBERS: &[&str] = &[
 /// Prefixes of the encrypted-response member families.
 const ENCRYPTED_RESPONSES: &[&str] = &["id_token", "userinfo", "introspection", "authorization"];
 
+/// OpenID Connect RP Metadata Choices 1.0: each input-only preference list and the member it
+/// chooses, in resolution order (the method is chosen before its signing algorithm).
+const CHOICES: &[(&str, &str)] = &[
+    (
+        "id_token_signing_alg_values_supported",
+        "id_token_signed_response_alg",
+    ),
+    (
+        "id_token_encryption_alg_values_supported",
+        "id_token_encrypted_response_alg",
+    ),
+    (
+        "id_token_encryption_enc_values_supported",
+        "id_token_encrypted_response_enc",
+    ),
+    (
+        "userinfo_signing_alg_values_supported",
+        "userinfo_signed_response_alg",
+    ),
+    (
+        "userinfo_encryption_alg_values_supported",
+        "userinfo_encrypted_response_alg",
+    ),
+    (
+        "userinfo_encryption_enc_values_supported",
+        "userinfo_encrypted_response_enc",
+    ),
+    (
+        "introspection_signing_alg_values_supported",
+        "introspection_signed_response_alg",
+    ),
+    (
+        "introspection_encryption_alg_values_supported",
+        "introspection_encrypted_response_alg",
+    ),
+    (
+        "introspection_encryption_enc_values_supported",
+        "introspection_encrypted_response_enc",
+    ),
+    (
+        "authorization_signing_alg_values_supported",
+        "authorization_signed_response_alg",
+    ),
+    (
+        "authorization_encryption_alg_values_supported",
+        "authorization_encrypted_response_alg",
+    ),
+    (
+        "authorization_encryption_enc_values_supported",
+        "authorization_encrypted_response_enc",
+    ),
+    (
+        "request_object_signing_alg_values_supported",
+        "request_object_signing_alg",
+    ),
+    (
+        "request_object_encryption_alg_values_supported",
+        "request_object_encryption_alg",
+    ),
+    (
+        "request_object_encryption_enc_values_supported",
+        "request_object_encryption_enc",
+    ),
+    (
+        "backchannel_authentication_request_signing_alg_values_supported",
+        "backchannel_authentication_request_signing_alg",
+    ),
+    ("subject_types_supported", "subject_type"),
+    (
+        "token_endpoint_auth_methods_supported",
+        "token_endpoint_auth_method",
+    ),
+    (
+        "token_endpoint_auth_signing_alg_values_supported",
+        "token_endpoint_auth_signing_alg",
+    ),
+];
+
 /// The members a feature adds.
 fn feature_members(server: &ServerMetadata) -> Vec<(&'static str, Kind)> {
     let f = &server.features;
@@ -176,6 +254,34 @@ fn feature_members(server: &ServerMetadata) -> Vec<(&'static str, Kind)> {
     }
     if f.rich_authorization_requests {
         out.push(("authorization_details_types", Kind::StrArray));
+    }
+    out
+}
+
+/// Every member recognised with the server's features, with its type.
+fn recognised_members(server: &ServerMetadata) -> Vec<(&'static str, Kind)> {
+    let mut recognised: Vec<(&str, Kind)> = ALWAYS.to_vec();
+    recognised.extend(feature_members(server));
+    recognised
+}
+
+/// The choice lists in `input` that count: the feature is on, the list is not `null` and its
+/// target member is recognised.
+fn offered_choices(
+    input: &Map<String, Value>,
+    server: &ServerMetadata,
+    recognised: &[(&str, Kind)],
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    if !server.features.rp_metadata_choices {
+        return out;
+    }
+    for (choice, target) in CHOICES {
+        if let Some(list) = input.get(*choice).filter(|v| !v.is_null())
+            && recognised.iter().any(|(n, _)| n == target)
+        {
+            out.insert((*choice).to_owned(), list.clone());
+        }
     }
     out
 }
@@ -275,14 +381,15 @@ fn localized_key(key: &str) -> Option<(&'static str, &str)> {
 /// as absent. Unknown members are dropped (RFC 7591 §2) unless listed in
 /// [`ServerMetadata::extra_metadata`]; members of features that are off are dropped too.
 /// Language-tagged human-readable members (`client_name#de`) are kept when the tag is a
-/// well-formed BCP 47 tag. Returns the metadata with defaults applied, or the first rule the
+/// well-formed BCP 47 tag. With [`Features::rp_metadata_choices`](super::Features), choice
+/// lists (`token_endpoint_auth_methods_supported`, ...) pick their target member and are not
+/// kept. Returns the metadata with defaults applied, or the first rule the
 /// input breaks. Never panics, whatever the input.
 pub fn validate(
     input: Map<String, Value>,
     server: &ServerMetadata,
 ) -> Result<ClientMetadata, MetadataError> {
-    let mut recognised: Vec<(&str, Kind)> = ALWAYS.to_vec();
-    recognised.extend(feature_members(server));
+    let recognised = recognised_members(server);
     let kind_of = |k: &str| {
         recognised
             .iter()
@@ -290,17 +397,25 @@ pub fn validate(
             .map(|(_, kind)| *kind)
     };
 
-    // 1. Assign: defaults, then every recognised, localized or extra member the client sent.
+    // 1. Assign: defaults (but not for a member the client offers a choice list for), then
+    //    every recognised, localized or extra member the client sent. Choice lists are kept
+    //    apart: they are input only.
+    let choices = offered_choices(&input, server, &recognised);
+    let chosen = |k: &str| {
+        CHOICES
+            .iter()
+            .any(|(c, t)| *t == k && choices.contains_key(*c))
+    };
     let mut m = Map::new();
     for (k, v) in defaults(server) {
-        if kind_of(&k).is_some() {
+        if kind_of(&k).is_some() && !chosen(&k) {
             m.insert(k, v);
         }
     }
     let mut extra = Map::new();
     let mut localized = Map::new();
     for (k, v) in input {
-        if v.is_null() {
+        if v.is_null() || choices.contains_key(&k) {
             continue;
         }
         if kind_of(&k).is_some() {
@@ -319,6 +434,9 @@ pub fn validate(
         m.entry("redirect_uris")
             .or_insert_with(|| Value::Array(Vec::new()));
     }
+
+    // 1b. RP Metadata Choices: each list picks its target member.
+    resolve_choices(&mut m, &choices, server)?;
 
     // 2. Types.
     for (name, kind) in &recognised {
@@ -693,6 +811,141 @@ fn encryption_pair(
     }
 }
 
+/// Resolves the offered choice lists (OpenID Connect RP Metadata Choices 1.0): each list must
+/// be an array of non-empty strings that includes the target's explicit value, if any; the
+/// target becomes the explicit value or else the first listed value the server allows.
+fn resolve_choices(
+    m: &mut Map<String, Value>,
+    choices: &Map<String, Value>,
+    server: &ServerMetadata,
+) -> Result<(), MetadataError> {
+    for (choice, target) in CHOICES {
+        let Some(list) = choices.get(*choice) else {
+            continue;
+        };
+        let Value::Array(items) = list else {
+            return Err(fail(format!(
+                "{choice} must be an array (the {target} values this client can use, most preferred first)"
+            )));
+        };
+        let mut offered: Vec<&str> = Vec::with_capacity(items.len());
+        for item in items {
+            match item.as_str() {
+                Some(s) if !s.is_empty() => offered.push(s),
+                _ => {
+                    return Err(fail(format!(
+                        "{choice} must only contain non-empty strings (got {item})"
+                    )));
+                }
+            }
+        }
+        let explicit = match m.get(*target) {
+            None => None,
+            Some(Value::String(s)) if offered.contains(&s.as_str()) => Some(s.clone()),
+            Some(other) => {
+                return Err(fail(format!(
+                    "{choice} must include the value of provided {target} ({other})"
+                )));
+            }
+        };
+        let allowed = allowed_values(target, m, server);
+        let method_blocked = |candidate: &str| {
+            (*target == "token_endpoint_auth_method")
+                .then(|| pairwise_grant_needing_key_auth(m, candidate))
+                .flatten()
+        };
+        let pick = explicit
+            .as_deref()
+            .into_iter()
+            .chain(offered.iter().copied())
+            .find(|c| allowed.iter().any(|a| a == c) && method_blocked(c).is_none())
+            .map(str::to_owned);
+        let Some(pick) = pick else {
+            let blocked = offered
+                .iter()
+                .filter(|c| allowed.iter().any(|a| a == *c))
+                .find_map(|c| method_blocked(c));
+            let why = if let Some(grant) = blocked {
+                format!(
+                    "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth"
+                )
+            } else if allowed.is_empty() && *target == "token_endpoint_auth_signing_alg" {
+                format!(
+                    "token_endpoint_auth_method {} uses no signing algorithm",
+                    str_of(m, "token_endpoint_auth_method").unwrap_or_default()
+                )
+            } else if allowed.is_empty() {
+                format!("this server allows no {target}")
+            } else {
+                format!("{target} can be {}", or_list(&allowed))
+            };
+            return Err(fail(format!(
+                "{choice} includes no supported values ({why})"
+            )));
+        };
+        m.insert((*target).to_owned(), Value::String(pick));
+    }
+    Ok(())
+}
+
+/// The values the server allows for a choice target (§4.4); the signing algorithm of token
+/// endpoint authentication depends on the client's `token_endpoint_auth_method`.
+fn allowed_values(target: &str, m: &Map<String, Value>, server: &ServerMetadata) -> Vec<String> {
+    let s = server;
+    match target {
+        "id_token_signed_response_alg" => without_none(&s.id_token_signing_alg_values_supported),
+        "userinfo_signed_response_alg" => without_none(&s.userinfo_signing_alg_values_supported),
+        "introspection_signed_response_alg" => {
+            without_none(&s.introspection_signing_alg_values_supported)
+        }
+        "authorization_signed_response_alg" => {
+            without_none(&s.authorization_signing_alg_values_supported)
+        }
+        "request_object_signing_alg" => {
+            without_none(&s.request_object_signing_alg_values_supported)
+        }
+        "backchannel_authentication_request_signing_alg" => s
+            .backchannel_authentication_request_signing_alg_values_supported
+            .iter()
+            .filter(|a| jwks::is_asymmetric_jws(a))
+            .cloned()
+            .collect(),
+        "request_object_encryption_alg" => s.request_object_encryption_alg_values_supported.clone(),
+        "request_object_encryption_enc" => s.request_object_encryption_enc_values_supported.clone(),
+        "subject_type" => s.subject_types_supported.clone(),
+        "token_endpoint_auth_method" => s.token_endpoint_auth_methods_supported.clone(),
+        "token_endpoint_auth_signing_alg" => {
+            let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
+            s.token_endpoint_auth_signing_alg_values_supported
+                .iter()
+                .filter(|alg| match method {
+                    "client_secret_jwt" => alg.starts_with("HS"),
+                    "private_key_jwt" => !alg.starts_with("HS") && *alg != "none",
+                    _ => false,
+                })
+                .cloned()
+                .collect()
+        }
+        t if t.ends_with("_encrypted_response_alg") => s.encryption_alg_values_supported.clone(),
+        t if t.ends_with("_encrypted_response_enc") => s.encryption_enc_values_supported.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// The device or CIBA grant that rules `method` out for a pairwise client (those must
+/// authenticate with `private_key_jwt` or `self_signed_tls_client_auth`), if any.
+fn pairwise_grant_needing_key_auth(m: &Map<String, Value>, method: &str) -> Option<&'static str> {
+    if str_of(m, "subject_type") != Some("pairwise")
+        || matches!(method, "private_key_jwt" | "self_signed_tls_client_auth")
+    {
+        return None;
+    }
+    let grants = str_array(m, "grant_types");
+    [DEVICE_GRANT, CIBA_GRANT]
+        .into_iter()
+        .find(|g| grants.iter().any(|x| x == g))
+}
+
 fn without_none(values: &[String]) -> Vec<String> {
     values.iter().filter(|v| *v != "none").cloned().collect()
 }
@@ -700,29 +953,14 @@ fn without_none(values: &[String]) -> Vec<String> {
 /// The allowed-value checks, in the reference's order (§4.1 step 10).
 fn check_enums(m: &Map<String, Value>, server: &ServerMetadata) -> Result<(), MetadataError> {
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<String>>();
+    let one_of = |key: &str| check_one_of(m, key, &allowed_values(key, m, server));
     check_one_of(m, "application_type", &s(&["native", "web"]))?;
     check_all_of(m, "default_acr_values", &server.acr_values_supported)?;
     check_all_of(m, "grant_types", &server.grant_types_supported)?;
-    check_one_of(
-        m,
-        "id_token_encrypted_response_alg",
-        &server.encryption_alg_values_supported,
-    )?;
-    check_one_of(
-        m,
-        "id_token_encrypted_response_enc",
-        &server.encryption_enc_values_supported,
-    )?;
-    check_one_of(
-        m,
-        "id_token_signed_response_alg",
-        &without_none(&server.id_token_signing_alg_values_supported),
-    )?;
-    check_one_of(
-        m,
-        "request_object_signing_alg",
-        &without_none(&server.request_object_signing_alg_values_supported),
-    )?;
+    one_of("id_token_encrypted_response_alg")?;
+    one_of("id_token_encrypted_response_enc")?;
+    one_of("id_token_signed_response_alg")?;
+    one_of("request_object_signing_alg")?;
     let modes: Vec<String> = server
         .backchannel_token_delivery_modes_supported
         .iter()
@@ -730,27 +968,9 @@ fn check_enums(m: &Map<String, Value>, server: &ServerMetadata) -> Result<(), Me
         .cloned()
         .collect();
     check_one_of(m, "backchannel_token_delivery_mode", &modes)?;
-    let backchannel_algs: Vec<String> = server
-        .backchannel_authentication_request_signing_alg_values_supported
-        .iter()
-        .filter(|a| jwks::is_asymmetric_jws(a))
-        .cloned()
-        .collect();
-    check_one_of(
-        m,
-        "backchannel_authentication_request_signing_alg",
-        &backchannel_algs,
-    )?;
-    check_one_of(
-        m,
-        "request_object_encryption_alg",
-        &server.request_object_encryption_alg_values_supported,
-    )?;
-    check_one_of(
-        m,
-        "request_object_encryption_enc",
-        &server.request_object_encryption_enc_values_supported,
-    )?;
+    one_of("backchannel_authentication_request_signing_alg")?;
+    one_of("request_object_encryption_alg")?;
+    one_of("request_object_encryption_enc")?;
     let supported_response_types: Vec<String> = server
         .response_types_supported
         .iter()
@@ -758,73 +978,31 @@ fn check_enums(m: &Map<String, Value>, server: &ServerMetadata) -> Result<(), Me
         .collect();
     check_all_of(m, "response_types", &supported_response_types)?;
     check_all_of(m, "response_modes", &server.response_modes_supported)?;
-    check_one_of(m, "subject_type", &server.subject_types_supported)?;
+    one_of("subject_type")?;
     check_all_of(
         m,
         "authorization_details_types",
         &server.authorization_details_types_supported,
     )?;
-    check_one_of(
-        m,
-        "token_endpoint_auth_method",
-        &server.token_endpoint_auth_methods_supported,
-    )?;
+    one_of("token_endpoint_auth_method")?;
     let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
-    if str_of(m, "subject_type") == Some("pairwise")
-        && !matches!(method, "private_key_jwt" | "self_signed_tls_client_auth")
-    {
-        let grants = str_array(m, "grant_types");
-        if let Some(grant) = [DEVICE_GRANT, CIBA_GRANT]
-            .into_iter()
-            .find(|g| grants.iter().any(|x| x == g))
-        {
-            return Err(fail(format!(
-                "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth token endpoint authentication methods"
-            )));
-        }
+    if let Some(grant) = pairwise_grant_needing_key_auth(m, method) {
+        return Err(fail(format!(
+            "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth token endpoint authentication methods"
+        )));
     }
-    let signing_algs: Vec<String> = server
-        .token_endpoint_auth_signing_alg_values_supported
-        .iter()
-        .filter(|alg| match method {
-            "client_secret_jwt" => alg.starts_with("HS"),
-            "private_key_jwt" => !alg.starts_with("HS") && *alg != "none",
-            _ => false,
-        })
-        .cloned()
-        .collect();
-    if m.contains_key("token_endpoint_auth_signing_alg") && signing_algs.is_empty() {
+    if m.contains_key("token_endpoint_auth_signing_alg")
+        && allowed_values("token_endpoint_auth_signing_alg", m, server).is_empty()
+    {
         return Err(fail(format!(
             "token_endpoint_auth_signing_alg must not be provided with token_endpoint_auth_method {method} (only client_secret_jwt and private_key_jwt use it)"
         )));
     }
-    check_one_of(m, "token_endpoint_auth_signing_alg", &signing_algs)?;
-    for (prefix, signed) in [
-        ("userinfo", &server.userinfo_signing_alg_values_supported),
-        (
-            "introspection",
-            &server.introspection_signing_alg_values_supported,
-        ),
-        (
-            "authorization",
-            &server.authorization_signing_alg_values_supported,
-        ),
-    ] {
-        check_one_of(
-            m,
-            &format!("{prefix}_encrypted_response_alg"),
-            &server.encryption_alg_values_supported,
-        )?;
-        check_one_of(
-            m,
-            &format!("{prefix}_encrypted_response_enc"),
-            &server.encryption_enc_values_supported,
-        )?;
-        check_one_of(
-            m,
-            &format!("{prefix}_signed_response_alg"),
-            &without_none(signed),
-        )?;
+    one_of("token_endpoint_auth_signing_alg")?;
+    for prefix in ["userinfo", "introspection", "authorization"] {
+        one_of(&format!("{prefix}_encrypted_response_alg"))?;
+        one_of(&format!("{prefix}_encrypted_response_enc"))?;
+        one_of(&format!("{prefix}_signed_response_alg"))?;
     }
     Ok(())
 }
@@ -1034,15 +1212,28 @@ fn is_email(s: &str) -> bool {
 /// Whether `properties` describe a client that needs a secret once the server's defaults
 /// are applied (the reference decides this on the raw input; we decide it on what will be
 /// registered).
+///
+/// Choice lists (feature `rp_metadata_choices`) are resolved first, so a client offering only
+/// `"token_endpoint_auth_methods_supported": ["none"]` needs no secret.
 pub fn needs_secret_after_defaults(
     properties: &Map<String, Value>,
     server: &ServerMetadata,
 ) -> bool {
+    let choices = offered_choices(properties, server, &recognised_members(server));
     let mut merged = defaults(server);
+    for (choice, target) in CHOICES {
+        if choices.contains_key(*choice) {
+            merged.remove(*target);
+        }
+    }
     for (k, v) in properties {
-        if !v.is_null() {
+        if !v.is_null() && !choices.contains_key(k) {
             merged.insert(k.clone(), v.clone());
         }
     }
-    super::needs_secret(&merged)
+    match resolve_choices(&mut merged, &choices, server) {
+        Ok(()) => super::needs_secret(&merged),
+        // Validation refuses these choices anyway; a secret does no harm meanwhile.
+        Err(_) => true,
+    }
 }

@@ -129,6 +129,17 @@ async fn the_secret_decision_follows_configured_defaults() {
 }
 
 #[tokio::test]
+async fn rp_metadata_choices_pick_the_first_supported_value() {
+    let app = spawn_with("[metadata.features]\nrp_metadata_choices = true\n").await;
+    let mut body = web_client();
+    body["token_endpoint_auth_methods_supported"] = json!(["private_key_jwt_unsupported", "none"]);
+    let res = app.register_ok(&body).await;
+    assert_eq!(res["token_endpoint_auth_method"], "none");
+    assert!(res.get("token_endpoint_auth_methods_supported").is_none());
+    assert!(res.get("client_secret").is_none());
+}
+
+#[tokio::test]
 async fn bad_bodies_are_invalid_requests() {
     let app = spawn_app().await;
     let post = |ct: &'static str, body: Vec<u8>| {
