@@ -84,9 +84,13 @@ fn the_document_lists_exactly_the_routes_the_router_is_built_from() {
         .collect();
     assert_eq!(documented(&doc()), served);
     // The router is built from that table and nothing else.
-    let source = include_str!("lib.rs");
+    let code_lines = include_str!("lib.rs")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"));
     assert_eq!(
-        source.matches(".route(").count(),
+        code_lines
+            .map(|l| l.matches(".route(").count())
+            .sum::<usize>(),
         2,
         "a route added outside table()"
     );
