@@ -618,4 +618,21 @@ mod tests {
         assert_eq!(c.storage.connect_timeout_ms, 5_000);
         assert_eq!(c.storage.acquire_timeout_ms, 250);
     }
+
+    #[test]
+    fn the_readme_configuration_block_is_a_valid_configuration() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .expect("a Configuration section");
+        let block = section
+            .split("```toml")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a toml block");
+        let config = Config::from_toml(block, Path::new(".")).expect("the README's example parses");
+        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert!(config.rate_limit.enabled);
+    }
 }
