@@ -34,7 +34,7 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("DCR_TEST_POSTGRES_URL is set but unusable: {e}"));
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"{}\"\nmax_connections = 8\n[log]\nfilter = \"info\"\n{extra_toml}\n",
+            "issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"{}\"\nmax_connections = 8\n[log]\nfilter = \"info\"\n[rate_limit]\nenabled = false\n{extra_toml}\n",
             db.url()
         );
         std::fs::write(dir.path().join("dcr.toml"), text).unwrap();
