@@ -10,6 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dcr_core::RegistrationError;
 use dcr_core::context::RequestContext;
+use dcr_core::registrar::ClientResponse;
 use serde_json::{Map, Value};
 
 use crate::AppState;
@@ -73,7 +74,7 @@ pub(crate) fn request_context(parts: &Parts) -> RequestContext {
     }
 }
 
-fn json(status: StatusCode, body: Map<String, Value>) -> Response {
+fn json(status: StatusCode, body: ClientResponse) -> Response {
     (status, Json(body)).into_response()
 }
 
@@ -93,7 +94,7 @@ pub(crate) async fn register(
         .register(request_context(&parts), token, body)
         .await
         .map_err(|e| state.fail(e))?;
-    Ok(json(StatusCode::CREATED, response.to_json()))
+    Ok(json(StatusCode::CREATED, response))
 }
 
 async fn authorize(
@@ -116,10 +117,7 @@ pub(crate) async fn read(
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let authorized = authorize(&state, &parts, &client_id).await?;
-    Ok(json(
-        StatusCode::OK,
-        state.registrar.read(authorized).to_json(),
-    ))
+    Ok(json(StatusCode::OK, state.registrar.read(authorized)))
 }
 
 pub(crate) async fn update(
@@ -136,7 +134,7 @@ pub(crate) async fn update(
         .update(request_context(&parts), authorized, body)
         .await
         .map_err(|e| state.fail(e))?;
-    Ok(json(StatusCode::OK, response.to_json()))
+    Ok(json(StatusCode::OK, response))
 }
 
 pub(crate) async fn delete(

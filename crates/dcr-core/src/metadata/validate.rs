@@ -572,7 +572,7 @@ pub fn validate(
     for (k, v) in extra {
         m.entry(k).or_insert(v);
     }
-    Ok(ClientMetadata(m))
+    Ok(ClientMetadata::from_trusted(m))
 }
 
 /// The "is mandatory property" rules (reference §4.5.1, without the secret rule: the
