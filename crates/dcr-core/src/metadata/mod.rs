@@ -122,13 +122,16 @@ const ENCRYPTION_ALG_MEMBERS: &[&str] = &[
 /// Whether a client described by `metadata` needs a client secret: its token endpoint
 /// authentication method uses one, or one of its algorithms is keyed by it (`HS*`, `dir`, `A*KW`).
 pub fn needs_secret(metadata: &Map<String, Value>) -> bool {
-    let method = metadata
-        .get("token_endpoint_auth_method")
-        .and_then(Value::as_str);
+    needs_secret_by(|k| metadata.get(k))
+}
+
+/// [`needs_secret`] over any way of looking members up (e.g. input over defaults, uncopied).
+pub(crate) fn needs_secret_by<'a>(get: impl Fn(&str) -> Option<&'a Value>) -> bool {
+    let method = get("token_endpoint_auth_method").and_then(Value::as_str);
     if !method.is_some_and(|m| SECRETLESS_AUTH_METHODS.contains(&m)) {
         return true;
     }
-    let str_of = |k: &str| metadata.get(k).and_then(Value::as_str);
+    let str_of = |k: &str| get(k).and_then(Value::as_str);
     SIGNING_ALG_MEMBERS
         .iter()
         .filter_map(|k| str_of(k))

@@ -1032,11 +1032,12 @@ pub fn needs_secret_after_defaults(
     properties: &Map<String, Value>,
     server: &ServerMetadata,
 ) -> bool {
-    let mut merged = defaults(server);
-    for (k, v) in properties {
-        if !v.is_null() {
-            merged.insert(k.clone(), v.clone());
-        }
-    }
-    super::needs_secret(&merged)
+    // The input over the defaults, looked up member by member rather than merged into a copy.
+    let defaults = defaults(server);
+    super::needs_secret_by(|k| {
+        properties
+            .get(k)
+            .filter(|v| !v.is_null())
+            .or_else(|| defaults.get(k))
+    })
 }
