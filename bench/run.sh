@@ -90,6 +90,8 @@ listen = "127.0.0.1:0"
 url = "$store_url"
 [registration]
 rotate_registration_access_token = $2
+[rate_limit]
+enabled = false
 [log]
 # Per-request info lines off (as node-oidc-provider, which logs nothing per request);
 # the "listening on" line stays.

@@ -88,6 +88,7 @@ impl RegistrationError {
 
 impl From<StoreError> for RegistrationError {
     fn from(err: StoreError) -> Self {
+        metrics::counter!("dcr_store_errors_total").increment(1);
         RegistrationError::Server(format!("store: {err}"))
     }
 }

@@ -12,7 +12,10 @@
 //!
 //! The HTTP layer (`dcr-http`) maps requests onto [`registrar::Registrar`] and its
 //! [`error::RegistrationError`] onto RFC 7591 / RFC 6750 responses.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+/// Audit events (`dcr::audit` log records) for registration changes and denials.
+pub mod audit;
 /// Injectable time source.
 pub mod clock;
 /// What the registrar knows of the HTTP request that triggered an operation.
@@ -35,4 +38,7 @@ pub mod store;
 pub mod token;
 
 pub use error::RegistrationError;
+
+#[cfg(test)]
+mod prune_tests;
 pub use registrar::Registrar;

@@ -119,6 +119,15 @@ pub struct MintInitialAccessToken {
     pub label: Option<String>,
 }
 
+/// Which abandoned open registrations [`Registrar::prune`] removes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneRules {
+    /// Keep at most this many unmanaged open clients (the oldest go first).
+    pub max_clients: Option<u64>,
+    /// Remove unmanaged open clients registered longer ago than this.
+    pub max_age_seconds: Option<i64>,
+}
+
 /// Why the registrar could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
@@ -131,15 +140,7 @@ pub enum BuildError {
 
 /// Builds a [`Registrar`].
 pub struct RegistrarBuilder {
-    store: Arc<dyn Store>,
-    server: ServerMetadata,
-    settings: RegistrarSettings,
-    policies: PolicySet,
-    id_factory: Factory,
-    secret_factory: Factory,
-    rat_issuance: RatIssuance,
-    clock: Arc<dyn Clock>,
-    fetcher: Option<Arc<dyn DocumentFetcher>>,
+    inner: Inner,
 }
 
 impl RegistrarBuilder {
@@ -147,59 +148,49 @@ impl RegistrarBuilder {
     /// keys (default: none, and clients that register `jwks_uri` or `sector_identifier_uri`
     /// are refused with `invalid_client_metadata`).
     pub fn fetcher(mut self, fetcher: Arc<dyn DocumentFetcher>) -> Self {
-        self.fetcher = Some(fetcher);
+        self.inner.fetcher = Some(fetcher);
         self
     }
 
     /// Adds the policy `name`.
     pub fn policy(mut self, name: impl Into<String>, policy: Arc<dyn Policy>) -> Self {
-        self.policies.insert(name, policy);
+        self.inner.policies.insert(name, policy);
         self
     }
 
     /// Sets the client id generator (default: 21-character nanoid).
     pub fn id_factory(mut self, factory: Factory) -> Self {
-        self.id_factory = factory;
+        self.inner.id_factory = factory;
         self
     }
 
     /// Sets the client secret generator (default: 64 random bytes in base64url).
     pub fn secret_factory(mut self, factory: Factory) -> Self {
-        self.secret_factory = factory;
+        self.inner.secret_factory = factory;
         self
     }
 
     /// Sets whether registration access tokens are issued (default: always).
     pub fn issue_registration_access_token(mut self, issuance: RatIssuance) -> Self {
-        self.rat_issuance = issuance;
+        self.inner.rat_issuance = issuance;
         self
     }
 
     /// Sets the clock (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.inner.clock = clock;
         self
     }
 
     /// Builds the registrar.
     pub fn build(self) -> Result<Registrar, BuildError> {
-        if self.policies.names().next().is_some()
-            && self.settings.initial_access_token != InitialAccessTokenMode::Stored
+        if self.inner.policies.names().next().is_some()
+            && self.inner.settings.initial_access_token != InitialAccessTokenMode::Stored
         {
             return Err(BuildError::PoliciesWithoutStoredTokens);
         }
         Ok(Registrar {
-            inner: Arc::new(Inner {
-                store: self.store,
-                server: self.server,
-                settings: self.settings,
-                policies: self.policies,
-                id_factory: self.id_factory,
-                secret_factory: self.secret_factory,
-                rat_issuance: self.rat_issuance,
-                clock: self.clock,
-                fetcher: self.fetcher,
-            }),
+            inner: Arc::new(self.inner),
         })
     }
 }
@@ -233,7 +224,11 @@ impl std::fmt::Debug for Registrar {
 
 fn policy_error(name: &str, err: PolicyError) -> RegistrationError {
     match err {
-        PolicyError::Reject(msg) => RegistrationError::InvalidClientMetadata(msg),
+        PolicyError::Reject(msg) => {
+            metrics::counter!("dcr_policy_rejections_total", "policy" => name.to_owned())
+                .increment(1);
+            RegistrationError::InvalidClientMetadata(msg)
+        }
         PolicyError::Failed(detail) => {
             RegistrationError::Server(format!("policy {name}: {detail}"))
         }
@@ -248,15 +243,17 @@ impl Registrar {
         settings: RegistrarSettings,
     ) -> RegistrarBuilder {
         RegistrarBuilder {
-            store,
-            server,
-            settings,
-            policies: PolicySet::default(),
-            id_factory: Factory::default_client_id(),
-            secret_factory: Factory::default_client_secret(),
-            rat_issuance: RatIssuance::Always,
-            clock: Arc::new(SystemClock),
-            fetcher: None,
+            inner: Inner {
+                store,
+                server,
+                settings,
+                policies: PolicySet::default(),
+                id_factory: Factory::default_client_id(),
+                secret_factory: Factory::default_client_secret(),
+                rat_issuance: RatIssuance::Always,
+                clock: Arc::new(SystemClock),
+                fetcher: None,
+            },
         }
     }
 
@@ -301,12 +298,35 @@ impl Registrar {
     /// RFC 7591 §3.1: registers a client.
     ///
     /// `token` is the bearer token presented, if any; it is only looked at when registration
-    /// needs an initial access token.
+    /// needs an initial access token. The outcome is recorded as a `dcr::audit` event.
     pub async fn register(
+        &self,
+        ctx: RequestContext,
+        token: Option<&str>,
+        body: Map<String, Value>,
+    ) -> Result<ClientResponse, RegistrationError> {
+        let addr = ctx.client_addr;
+        let mut iat = None;
+        let result = self.register_inner(ctx, token, body, &mut iat).await;
+        let (iat_id, iat_label) = iat.unwrap_or_default();
+        let audit = crate::audit::AuditEvent {
+            action: "register",
+            client_addr: addr,
+            client_id: result.as_ref().ok().map(|r| r.metadata.client_id()),
+            iat_id: iat_id.as_deref(),
+            iat_label: iat_label.as_deref(),
+            error: result.as_ref().err(),
+        };
+        audit.emit();
+        result
+    }
+
+    async fn register_inner(
         &self,
         mut ctx: RequestContext,
         token: Option<&str>,
         body: Map<String, Value>,
+        seen_iat: &mut Option<(Option<String>, Option<String>)>,
     ) -> Result<ClientResponse, RegistrationError> {
         let inner = &self.inner;
         let now = inner.clock.now();
@@ -336,6 +356,7 @@ impl Registrar {
                     )));
                 }
                 ctx.token_label = record.label.clone();
+                *seen_iat = Some((Some(record.id.clone()), record.label.clone()));
                 Some(record)
             }
         };
@@ -471,6 +492,12 @@ impl Registrar {
                 "registration access token of client {client_id} names policy {name:?}, which is not configured"
             )));
         }
+        if client.managed_at.is_none() {
+            // A client whose owner manages it is never pruned as abandoned.
+            store
+                .mark_managed(client_id, self.inner.clock.now())
+                .await?;
+        }
         Ok(AuthorizedClient {
             client,
             token: record,
@@ -488,8 +515,30 @@ impl Registrar {
         }
     }
 
-    /// RFC 7592 §2.2: replaces the client's metadata with `body`.
+    /// RFC 7592 §2.2: replaces the client's metadata with `body`. The outcome is recorded as a
+    /// `dcr::audit` event.
     pub async fn update(
+        &self,
+        ctx: RequestContext,
+        authorized: AuthorizedClient,
+        body: Map<String, Value>,
+    ) -> Result<ClientResponse, RegistrationError> {
+        let addr = ctx.client_addr;
+        let client_id = authorized.client.client_id.clone();
+        let result = self.update_inner(ctx, authorized, body).await;
+        crate::audit::AuditEvent {
+            action: "update",
+            client_addr: addr,
+            client_id: Some(&client_id),
+            iat_id: None,
+            iat_label: None,
+            error: result.as_ref().err(),
+        }
+        .emit();
+        result
+    }
+
+    async fn update_inner(
         &self,
         ctx: RequestContext,
         authorized: AuthorizedClient,
@@ -621,16 +670,87 @@ impl Registrar {
 
     /// RFC 7592 §2.3: deletes the client and every registration access token bound to it.
     pub async fn delete(&self, authorized: AuthorizedClient) -> Result<(), RegistrationError> {
-        let existed = self
-            .inner
-            .store
-            .delete_client(&authorized.client.client_id)
-            .await?;
-        if !existed {
-            return Err(RegistrationError::InvalidToken(TokenProblem::Unknown));
+        self.delete_for(&RequestContext::default(), authorized)
+            .await
+    }
+
+    /// [`Registrar::delete`], recording `ctx` (the requester) in the `dcr::audit` event.
+    pub async fn delete_for(
+        &self,
+        ctx: &RequestContext,
+        authorized: AuthorizedClient,
+    ) -> Result<(), RegistrationError> {
+        let client_id = authorized.client.client_id;
+        let result = match self.inner.store.delete_client(&client_id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(RegistrationError::InvalidToken(TokenProblem::Unknown)),
+            Err(e) => Err(e.into()),
+        };
+        crate::audit::AuditEvent {
+            action: "delete",
+            client_addr: ctx.client_addr,
+            client_id: Some(&client_id),
+            iat_id: None,
+            iat_label: None,
+            error: result.as_ref().err(),
         }
-        tracing::info!(client_id = %authorized.client.client_id, "client deleted");
-        Ok(())
+        .emit();
+        result
+    }
+
+    /// Removes clients registered without an initial access token and never managed or used:
+    /// the oldest beyond `rules.max_clients`, and those older than `rules.max_age_seconds`.
+    /// With `dry_run`, only lists them. Returns `(client_id, created_at)`, oldest first.
+    pub async fn prune(
+        &self,
+        rules: PruneRules,
+        dry_run: bool,
+    ) -> Result<Vec<(String, i64)>, RegistrationError> {
+        let store = &self.inner.store;
+        let now = self.inner.clock.now();
+        let total = store.count_unmanaged_open_clients().await?;
+        let excess = rules.max_clients.map_or(0, |max| total.saturating_sub(max));
+        let excess = usize::try_from(excess).unwrap_or(usize::MAX);
+        let cutoff = rules.max_age_seconds.map(|age| now.saturating_sub(age));
+        let goes = |index: usize, created_at: i64| {
+            index < excess || cutoff.is_some_and(|c| created_at < c)
+        };
+        // Both rules select a prefix of the oldest-first list: fetch until it ends.
+        let mut limit = excess.saturating_add(256);
+        let victims = loop {
+            let batch = store.unmanaged_open_clients(limit).await?;
+            let full = batch.len() == limit;
+            let chosen: Vec<(String, i64)> = batch
+                .into_iter()
+                .enumerate()
+                .take_while(|(i, (_, created))| goes(*i, *created))
+                .map(|(_, c)| c)
+                .collect();
+            if chosen.len() < limit || !full {
+                break chosen;
+            }
+            limit = limit.saturating_mul(2);
+        };
+        if dry_run {
+            return Ok(victims);
+        }
+        let mut pruned = Vec::with_capacity(victims.len());
+        for (client_id, created_at) in victims {
+            // Re-checked just before deleting: a client managed meanwhile stays.
+            let still = store
+                .get_client(&client_id)
+                .await?
+                .is_some_and(|c| c.managed_at.is_none() && c.initial_access_token_id.is_none());
+            if still && store.delete_client(&client_id).await? {
+                tracing::info!(target: "dcr::audit", action = "prune", outcome = "deleted",
+                    client_id = %client_id, created_at, "client pruned");
+                pruned.push((client_id, created_at));
+            }
+        }
+        if !pruned.is_empty() {
+            metrics::counter!("dcr_clients_pruned_total").increment(pruned.len() as u64);
+        }
+        Ok(pruned)
     }
 
     /// Mints an initial access token. Every policy it names must be configured.

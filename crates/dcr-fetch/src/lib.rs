@@ -11,6 +11,7 @@
 //!
 //! [`FetcherConfig::allow_loopback_for_tests`] additionally allows `http` and loopback
 //! targets (only loopback: private ranges stay refused), for tests against local servers.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;

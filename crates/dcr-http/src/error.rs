@@ -52,6 +52,7 @@ fn quoted(value: &str) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        metrics::counter!("dcr_rejections_total", "error" => self.error.code()).increment(1);
         if let RegistrationError::Server(detail) = &self.error {
             tracing::error!(detail = %detail, "request failed with a server error");
         } else {

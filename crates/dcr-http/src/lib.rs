@@ -13,24 +13,30 @@
 //! # let _: axum::Router = app;
 //! # }
 //! ```
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod bearer;
 mod body;
 mod discovery;
 mod error;
 mod handlers;
+mod observe;
+pub mod ratelimit;
 
 pub use bearer::bearer_token;
 pub use body::read_json_object;
 pub use discovery::discovery_document;
 pub use error::ApiError;
+pub use observe::{OPENAPI_JSON, openapi_document};
+pub use ratelimit::{GovernorLimiter, Rate, RateLimiter, RateLimits};
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use dcr_core::Registrar;
+use ipnet::IpNet;
 use serde_json::{Map, Value};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -45,6 +51,16 @@ pub struct HttpOptions {
     pub discovery: bool,
     /// Extra members of the discovery documents (for example `authorization_endpoint`).
     pub discovery_extra: Map<String, Value>,
+    /// Rate limits (default: none).
+    pub rate_limits: RateLimits,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers are believed (default: none).
+    pub trusted_proxies: Vec<IpNet>,
+    /// Record request metrics through the `metrics` facade (default true; free without a recorder).
+    pub metrics: bool,
+    /// Serve `/healthz` and `/readyz` (default true).
+    pub health: bool,
+    /// Serve `/openapi.json` (default true).
+    pub openapi: bool,
 }
 
 impl Default for HttpOptions {
@@ -54,6 +70,11 @@ impl Default for HttpOptions {
             body_limit: 56 * 1024,
             discovery: true,
             discovery_extra: Map::new(),
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
+            metrics: true,
+            health: true,
+            openapi: true,
         }
     }
 }
@@ -65,32 +86,107 @@ pub(crate) struct AppState {
     pub(crate) options: Arc<HttpOptions>,
 }
 
+/// One route and method the router serves (`HEAD` is implied by `GET`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// The path, relative to where the router is mounted, in axum syntax (`/reg/{client_id}`).
+    pub path: String,
+    /// The method.
+    pub method: Method,
+}
+
+struct Entry {
+    endpoint: Endpoint,
+    /// Registration responses are never cached (RFC 7591 §3.2).
+    no_store: bool,
+    handler: MethodRouter<AppState>,
+}
+
+/// The one table the router is built from (so [`endpoints`] cannot drift from [`router`]).
+fn table(options: &HttpOptions, management: bool) -> Vec<Entry> {
+    let base = options.registration_path.trim_end_matches('/').to_owned();
+    let reg_path = if base.is_empty() {
+        "/".to_owned()
+    } else {
+        base.clone()
+    };
+    let client_path = format!("{base}/{{client_id}}");
+    let entry = |path: &str, method: Method, no_store: bool, handler| Entry {
+        endpoint: Endpoint {
+            path: path.to_owned(),
+            method,
+        },
+        no_store,
+        handler,
+    };
+    let mut t = vec![
+        entry(&reg_path, Method::POST, true, post(handlers::register)),
+        entry(&client_path, Method::GET, true, get(handlers::read)),
+    ];
+    if management {
+        t.push(entry(
+            &client_path,
+            Method::PUT,
+            true,
+            put(handlers::update),
+        ));
+        t.push(entry(
+            &client_path,
+            Method::DELETE,
+            true,
+            delete(handlers::delete),
+        ));
+    }
+    if options.discovery {
+        for p in [
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+        ] {
+            t.push(entry(p, Method::GET, false, get(discovery::serve)));
+        }
+    }
+    if options.health {
+        t.push(entry("/healthz", Method::GET, false, get(observe::healthz)));
+        t.push(entry("/readyz", Method::GET, false, get(observe::readyz)));
+    }
+    if options.openapi {
+        t.push(entry(
+            "/openapi.json",
+            Method::GET,
+            false,
+            get(observe::openapi),
+        ));
+    }
+    t
+}
+
+/// Every route and method [`router`] serves with these options.
+pub fn endpoints(options: &HttpOptions, management: bool) -> Vec<Endpoint> {
+    table(options, management)
+        .into_iter()
+        .map(|e| e.endpoint)
+        .collect()
+}
+
 /// The registration router over `registrar`.
 pub fn router(registrar: Registrar, options: HttpOptions) -> Router {
     let management = registrar.settings().management;
+    let entries = table(&options, management);
+    let track = options.metrics;
     let state = AppState {
         registrar,
         options: Arc::new(options),
     };
-    let base = state
-        .options
-        .registration_path
-        .trim_end_matches('/')
-        .to_owned();
-    let mut client_routes = get(handlers::read);
-    if management {
-        client_routes = client_routes.put(handlers::update).delete(handlers::delete);
+    let mut registration = Router::new();
+    let mut other = Router::new();
+    for e in entries {
+        if e.no_store {
+            registration = registration.route(&e.endpoint.path, e.handler);
+        } else {
+            other = other.route(&e.endpoint.path, e.handler);
+        }
     }
-    let registration = Router::new()
-        .route(
-            &if base.is_empty() {
-                "/".to_owned()
-            } else {
-                base.clone()
-            },
-            post(handlers::register),
-        )
-        .route(&format!("{base}/{{client_id}}"), client_routes)
+    let registration = registration
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -99,14 +195,12 @@ pub fn router(registrar: Registrar, options: HttpOptions) -> Router {
             header::PRAGMA,
             HeaderValue::from_static("no-cache"),
         ));
-    let mut app = registration;
-    if state.options.discovery {
-        app = app
-            .route("/.well-known/openid-configuration", get(discovery::serve))
-            .route(
-                "/.well-known/oauth-authorization-server",
-                get(discovery::serve),
-            );
+    let mut app = registration.merge(other);
+    if track {
+        app = app.layer(axum::middleware::from_fn(observe::track));
     }
     app.with_state(state)
 }
+
+#[cfg(test)]
+mod router_tests;

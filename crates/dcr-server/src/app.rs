@@ -2,17 +2,39 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use dcr_core::Registrar;
 use dcr_core::factory::Factory;
 use dcr_core::policy::RatIssuance;
+use dcr_core::registrar::PruneRules;
 use dcr_core::settings::{InitialAccessTokenMode, RegistrarSettings};
+use dcr_http::{GovernorLimiter, Rate, RateLimiter, RateLimits};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tower::{ServiceBuilder, ServiceExt as _};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::config::{
-    ClientIdSetting, Config, IdFormat, InitialAccessTokenSetting, IssueRatSetting,
+    ClientIdSetting, Config, IdFormat, InitialAccessTokenSetting, IssueRatSetting, RateConfig,
 };
 use crate::storage::OpenStore;
 
@@ -62,7 +84,9 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
             "fetch.allow_loopback_for_tests is on: client documents may be fetched from loopback over http"
         );
     }
-    let mut builder = Registrar::builder(store.store.clone(), config.metadata.clone(), settings)
+    let mut server_metadata = config.metadata.clone();
+    server_metadata.allow_http_document_uris_for_tests = config.fetch.allow_loopback_for_tests;
+    let mut builder = Registrar::builder(store.store.clone(), server_metadata, settings)
         .fetcher(std::sync::Arc::new(fetcher))
         .id_factory(id_factory)
         .secret_factory(Factory::random_base64url(reg.client_secret_bytes))
@@ -76,19 +100,133 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
     Ok(builder.build()?)
 }
 
-/// The HTTP application of a configuration.
-pub fn build_router(config: &Config, registrar: Registrar) -> Router {
+/// The rate limits of a configuration (none when `[rate_limit] enabled = false`).
+pub fn rate_limits(config: &Config) -> RateLimits {
+    let rl = &config.rate_limit;
+    if !rl.enabled {
+        return RateLimits::default();
+    }
+    let make = |r: RateConfig| -> Option<Arc<dyn RateLimiter>> {
+        GovernorLimiter::new(Rate {
+            burst: r.burst,
+            per_second: r.per_second,
+        })
+        .map(|l| Arc::new(l) as Arc<dyn RateLimiter>)
+    };
+    RateLimits {
+        registration_per_ip: make(rl.registration_per_ip),
+        registration_per_token: make(rl.registration_per_token),
+        registration_global: make(rl.registration_global),
+        management_per_client: make(rl.management_per_client),
+    }
+}
+
+/// The process-wide Prometheus recorder (installed on first use; `None` if another
+/// recorder was installed first).
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            const BUCKETS: &[f64] = &[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+                .and_then(|b| b.install_recorder())
+                .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+                .ok()
+        })
+        .as_ref()
+}
+
+async fn render_metrics() -> Response {
+    match prometheus() {
+        Some(h) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            h.render(),
+        )
+            .into_response(),
+        None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({
+            "error": "server_error",
+            "error_description": "the server could not complete the request",
+        })),
+    )
+        .into_response()
+}
+
+/// The HTTP application of a configuration, with its request id, logging, timeout and panic
+/// layers.
+pub fn build_router(config: &Config, registrar: Registrar, limits: RateLimits) -> Router {
     let options = dcr_http::HttpOptions {
         registration_path: format!("{}{}", config.issuer_path(), config.registration.path),
         body_limit: config.registration.body_limit,
         discovery: true,
         discovery_extra: config.discovery.clone(),
+        rate_limits: limits,
+        trusted_proxies: config.trusted_proxy_nets().unwrap_or_default(),
+        metrics: config.metrics.enabled,
+        ..Default::default()
     };
-    if config.registration.enabled {
+    let mut app = if config.registration.enabled {
         dcr_http::router(registrar, options)
     } else {
         Router::new()
+    };
+    if config.metrics.enabled {
+        let _ = prometheus();
+        app = app.route("/metrics", get(render_metrics));
     }
+    with_layers(
+        app,
+        Duration::from_secs(config.limits.request_timeout_seconds),
+    )
+}
+
+/// Request ids, logs without secrets, a request timeout and panic safety around `app`.
+pub fn with_layers(app: Router, request_timeout: Duration) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let layers = ServiceBuilder::new()
+        // Outermost first: nothing below ever logs these headers.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::PROXY_AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    // The path only: a query string may carry a token.
+                    tracing::info_span!("request", request_id = %id,
+                        method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ));
+    app.layer(layers)
 }
 
 /// A configured server, bound to its socket but not yet serving.
@@ -97,6 +235,8 @@ pub struct Application {
     router: Router,
     store: OpenStore,
     registrar: Registrar,
+    limits: RateLimits,
+    config: Config,
 }
 
 impl Application {
@@ -108,7 +248,8 @@ impl Application {
             tracing::warn!(iat_id = %token.id, label = ?token.label, policy = %policy,
                 "stored initial access token names a policy that is not configured; registrations with it will fail");
         }
-        let router = build_router(config, registrar.clone());
+        let limits = rate_limits(config);
+        let router = build_router(config, registrar.clone(), limits.clone());
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -117,6 +258,8 @@ impl Application {
             router,
             store,
             registrar,
+            limits,
+            config: config.clone(),
         })
     }
 
@@ -130,25 +273,124 @@ impl Application {
         &self.registrar
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests and closes the store.
+    /// Serves until `shutdown` completes; then stops accepting, gives in-flight requests
+    /// `limits.shutdown_grace_seconds` to finish, and closes the store.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
         tracing::info!("listening on http://{addr}");
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let background = self.spawn_background();
+        let limits = &self.config.limits;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds))
+            .max_buf_size(limits.max_header_bytes);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                p = slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let (stream, remote) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let router = self.router.clone();
+            let service = TowerToHyperService::new(router.map_request(
+                move |mut req: Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(remote));
+                    req
+                },
+            ));
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: no new connections; finishing in-flight requests");
+        let grace = Duration::from_secs(limits.shutdown_grace_seconds);
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_seconds = limits.shutdown_grace_seconds,
+                "requests still in flight after the shutdown grace period; dropping them"
+            );
+        }
+        for task in background {
+            task.abort();
+        }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
-}
 
+    /// Periodic work: metrics upkeep, rate limiter housekeeping, pruning.
+    fn spawn_background(&self) -> Vec<JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        let limits = self.limits.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                limits.housekeeping();
+                if let Some(h) = prometheus() {
+                    h.run_upkeep();
+                }
+            }
+        }));
+        let prune = &self.config.registration.prune;
+        let rules = prune.rules();
+        if prune.interval_seconds > 0 && rules != PruneRules::default() {
+            let registrar = self.registrar.clone();
+            let every = Duration::from_secs(prune.interval_seconds);
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    match registrar.prune(rules, false).await {
+                        Ok(gone) if !gone.is_empty() => {
+                            tracing::info!(count = gone.len(), "pruned unmanaged open clients");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "pruning failed"),
+                    }
+                }
+            }));
+        }
+        tasks
+    }
+}
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

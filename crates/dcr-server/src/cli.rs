@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use dcr_core::registrar::MintInitialAccessToken;
+use dcr_core::registrar::{MintInitialAccessToken, PruneRules};
 
 use crate::app::{Application, build_registrar, shutdown_signal};
 use crate::config::{Config, InitialAccessTokenSetting};
@@ -35,6 +35,42 @@ pub enum Command {
     Iat(IatCommand),
     /// Checks the configuration and the scripts it names, then exits.
     CheckConfig,
+    /// Lists, shows, deletes and prunes registered clients in the configured store.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+/// Client administration commands.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Lists clients: id, name, created, managed, initial access token.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Start after this client id (paging).
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Prints a client's stored metadata as JSON (the secret redacted unless `--show-secret`).
+    Show {
+        /// The client id.
+        client_id: String,
+        /// Print `client_secret` as stored.
+        #[arg(long)]
+        show_secret: bool,
+    },
+    /// Deletes a client and its registration access tokens.
+    Delete {
+        /// The client id.
+        client_id: String,
+    },
+    /// Removes abandoned open registrations by the `[registration.prune]` rules.
+    Prune {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Initial access token commands.
@@ -84,6 +120,109 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Iat(command) => iat(&config, command).await,
+        Command::Clients(command) => clients(&config, command).await,
+    }
+}
+
+async fn clients(config: &Config, command: ClientsCommand) -> anyhow::Result<()> {
+    let store = OpenStore::open(config).await?;
+    let result = clients_with(config, &store, command).await;
+    store.close().await;
+    result.context("clients")
+}
+
+async fn clients_with(
+    config: &Config,
+    store: &OpenStore,
+    command: ClientsCommand,
+) -> anyhow::Result<()> {
+    let s = &store.store;
+    match command {
+        ClientsCommand::List { limit, after } => {
+            let list = s
+                .list_clients(after.as_deref(), limit)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{:<28} {:<24} {:<12} {:<12} IAT",
+                "CLIENT_ID", "NAME", "CREATED_AT", "MANAGED_AT"
+            );
+            for c in list {
+                let name = c
+                    .metadata
+                    .get("client_name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("-")
+                    .chars()
+                    .take(24)
+                    .collect::<String>();
+                println!(
+                    "{:<28} {:<24} {:<12} {:<12} {}",
+                    c.client_id,
+                    name,
+                    c.created_at,
+                    c.managed_at.map_or("-".to_owned(), |m| m.to_string()),
+                    c.initial_access_token_id.as_deref().unwrap_or("-"),
+                );
+            }
+            Ok(())
+        }
+        ClientsCommand::Show {
+            client_id,
+            show_secret,
+        } => {
+            let c = s
+                .get_client(&client_id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_context(|| format!("no client with id {client_id}"))?;
+            let mut metadata = c.metadata.as_map().clone();
+            if !show_secret && metadata.contains_key("client_secret") {
+                metadata.insert("client_secret".into(), "[redacted]".into());
+            }
+            let out = serde_json::json!({
+                "client_id": c.client_id,
+                "created_at": c.created_at,
+                "updated_at": c.updated_at,
+                "managed_at": c.managed_at,
+                "initial_access_token_id": c.initial_access_token_id,
+                "metadata": metadata,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        ClientsCommand::Delete { client_id } => {
+            let deleted = s
+                .delete_client(&client_id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::ensure!(deleted, "no client with id {client_id}");
+            tracing::info!(target: "dcr::audit", action = "delete", outcome = "deleted",
+                client_id = %client_id, by = "cli", "client deleted by an operator");
+            println!("deleted {client_id}");
+            Ok(())
+        }
+        ClientsCommand::Prune { dry_run } => {
+            let rules = config.registration.prune.rules();
+            anyhow::ensure!(
+                rules != PruneRules::default(),
+                "registration.prune sets neither max_unmanaged_open_clients nor max_unmanaged_age_seconds"
+            );
+            let registrar = build_registrar(config, store)?;
+            let gone = registrar
+                .prune(rules, dry_run)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for (id, created_at) in &gone {
+                println!("{id} {created_at}");
+            }
+            eprintln!(
+                "{} {} unmanaged open client(s)",
+                if dry_run { "would prune" } else { "pruned" },
+                gone.len()
+            );
+            Ok(())
+        }
     }
 }
 

@@ -30,6 +30,14 @@ pub struct Config {
     pub log: LogConfig,
     /// Outbound fetches of `jwks_uri` and `sector_identifier_uri`.
     pub fetch: FetchConfig,
+    /// Proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` headers name the client; none by default.
+    pub trusted_proxies: Vec<String>,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// Request, connection and shutdown limits.
+    pub limits: LimitsConfig,
+    /// `/metrics` (Prometheus text format) on the main listener.
+    pub metrics: MetricsConfig,
     /// The directory relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -46,6 +54,10 @@ impl Default for Config {
             discovery: serde_json::Map::new(),
             log: LogConfig::default(),
             fetch: FetchConfig::default(),
+            trusted_proxies: Vec::new(),
+            rate_limit: RateLimitConfig::default(),
+            limits: LimitsConfig::default(),
+            metrics: MetricsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -55,14 +67,24 @@ impl Default for Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `sqlite://PATH` (default `sqlite://dcr.db`), `memory:`, or `postgres://...`.
+    /// `sqlite://PATH` (default `sqlite://dcr.db`), `memory:`, or
+    /// `postgres://user:password@host:port/db` (several `dcr` processes may share it).
     pub url: String,
+    /// PostgreSQL: most connections this process opens.
+    pub max_connections: u32,
+    /// PostgreSQL: longest wait for a connection at start-up, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// PostgreSQL: longest wait of a request for a pooled connection, in milliseconds.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://dcr.db".into(),
+            max_connections: 10,
+            connect_timeout_ms: 5_000,
+            acquire_timeout_ms: 5_000,
         }
     }
 }
@@ -146,6 +168,129 @@ pub struct RegistrationConfig {
     pub client_secret_bytes: usize,
     /// Unknown metadata members to keep verbatim.
     pub extra_metadata: Vec<String>,
+    /// Removal of abandoned open registrations.
+    pub prune: PruneConfig,
+}
+
+/// `[registration.prune]`: clients registered without an initial access token and never
+/// managed or used. Clients registered with an initial access token are never pruned.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PruneConfig {
+    /// Keep at most this many (the oldest go first); 0 means no cap.
+    pub max_unmanaged_open_clients: u64,
+    /// Remove those registered longer ago than this; 0 means never by age.
+    pub max_unmanaged_age_seconds: u64,
+    /// How often `dcr serve` prunes, in seconds; 0 turns the background task off.
+    pub interval_seconds: u64,
+}
+
+impl Default for PruneConfig {
+    fn default() -> Self {
+        Self {
+            max_unmanaged_open_clients: 100_000,
+            max_unmanaged_age_seconds: 0,
+            interval_seconds: 300,
+        }
+    }
+}
+
+impl PruneConfig {
+    /// The rules these settings describe.
+    pub fn rules(&self) -> dcr_core::registrar::PruneRules {
+        dcr_core::registrar::PruneRules {
+            max_clients: (self.max_unmanaged_open_clients > 0)
+                .then_some(self.max_unmanaged_open_clients),
+            max_age_seconds: (self.max_unmanaged_age_seconds > 0)
+                .then(|| i64::try_from(self.max_unmanaged_age_seconds).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+/// A bucket: `burst` requests at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    /// Requests allowed at once.
+    pub burst: u32,
+    /// Requests per second refilled.
+    pub per_second: f64,
+}
+
+impl RateConfig {
+    const fn new(burst: u32, per_second: f64) -> Self {
+        Self { burst, per_second }
+    }
+}
+
+/// `[rate_limit]`: per process (each instance counts on its own).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Master switch (benchmarks and conformance runs turn it off).
+    pub enabled: bool,
+    /// Registrations per client address.
+    pub registration_per_ip: RateConfig,
+    /// Registrations per initial access token.
+    pub registration_per_token: RateConfig,
+    /// Registrations in all.
+    pub registration_global: RateConfig,
+    /// Read, update and delete requests per client id.
+    pub management_per_client: RateConfig,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            registration_per_ip: RateConfig::new(20, 2.0),
+            registration_per_token: RateConfig::new(100, 10.0),
+            registration_global: RateConfig::new(500, 100.0),
+            management_per_client: RateConfig::new(30, 5.0),
+        }
+    }
+}
+
+/// `[limits]`: request, connection and shutdown bounds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// A request not answered within this many seconds gets 408.
+    pub request_timeout_seconds: u64,
+    /// A connection must send its request headers within this many seconds (slow-loris guard).
+    pub header_read_timeout_seconds: u64,
+    /// Largest request head (request line and headers), in bytes; beyond it, 431.
+    pub max_header_bytes: usize,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// On SIGTERM/SIGINT, in-flight requests get this many seconds to finish.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout_seconds: 30,
+            header_read_timeout_seconds: 10,
+            max_header_bytes: 16 * 1024,
+            max_connections: 1024,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics`.
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 impl Default for RegistrationConfig {
@@ -162,6 +307,7 @@ impl Default for RegistrationConfig {
             client_id: ClientIdSetting::Format(IdFormat::Nanoid),
             client_secret_bytes: 64,
             extra_metadata: Vec::new(),
+            prune: PruneConfig::default(),
         }
     }
 }
@@ -237,7 +383,15 @@ impl Config {
                 base_dir = PathBuf::from(".");
             }
         }
-        figment = figment.merge(Env::prefixed("DCR_").split("__"));
+        // `DCR_CONFIG` names the file (read by the CLI) and `DCR_TEST_*` belong to the test
+        // suite (e.g. `DCR_TEST_POSTGRES_URL`): neither is a configuration key.
+        let env = Env::prefixed("DCR_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && !key.starts_with("test_")
+            })
+            .split("__");
+        figment = figment.merge(env);
         Self::extract(figment, base_dir)
     }
 
@@ -277,6 +431,14 @@ impl Config {
                 )
             })?;
         anyhow::ensure!(
+            (1..=1000).contains(&self.storage.max_connections),
+            "storage.max_connections: must be between 1 and 1000"
+        );
+        anyhow::ensure!(
+            self.storage.connect_timeout_ms >= 1 && self.storage.acquire_timeout_ms >= 1,
+            "storage.connect_timeout_ms, storage.acquire_timeout_ms: must be at least 1"
+        );
+        anyhow::ensure!(
             self.registration.path.starts_with('/'),
             "registration.path: must start with '/'"
         );
@@ -300,6 +462,37 @@ impl Config {
                 "registration.initial_access_token: a static token must have at least 16 characters"
             );
         }
+        self.trusted_proxy_nets()?;
+        for (key, rate) in [
+            ("registration_per_ip", self.rate_limit.registration_per_ip),
+            (
+                "registration_per_token",
+                self.rate_limit.registration_per_token,
+            ),
+            ("registration_global", self.rate_limit.registration_global),
+            (
+                "management_per_client",
+                self.rate_limit.management_per_client,
+            ),
+        ] {
+            anyhow::ensure!(
+                rate.burst >= 1 && rate.per_second.is_finite() && rate.per_second >= 0.001,
+                "rate_limit.{key}: burst must be at least 1 and per_second at least 0.001"
+            );
+        }
+        let l = &self.limits;
+        anyhow::ensure!(
+            l.request_timeout_seconds >= 1 && l.header_read_timeout_seconds >= 1,
+            "limits: timeouts must be at least 1 second"
+        );
+        anyhow::ensure!(
+            l.max_header_bytes >= 8192,
+            "limits.max_header_bytes: must be at least 8192"
+        );
+        anyhow::ensure!(
+            l.max_connections >= 1,
+            "limits.max_connections: must be at least 1"
+        );
         anyhow::ensure!(
             self.registration.policies.is_empty()
                 || self.registration.initial_access_token
@@ -307,6 +500,20 @@ impl Config {
             "registration.policies: policies are attached to stored initial access tokens; set registration.initial_access_token = true"
         );
         Ok(())
+    }
+
+    /// `trusted_proxies` parsed (a bare address counts as a /32 or /128).
+    pub fn trusted_proxy_nets(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        self.trusted_proxies
+            .iter()
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        anyhow::anyhow!("trusted_proxies: {s:?} is not a CIDR or an address")
+                    })
+            })
+            .collect()
     }
 
     /// Resolves a path from the configuration against the config file's directory.
@@ -389,5 +596,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("management"), "{e}");
+        let e = Config::from_toml("[storage]\npool = 3", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pool"), "{e}");
+        let e = Config::from_toml("[storage]\nmax_connections = 0", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("storage.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn postgres_storage_settings() {
+        let c = Config::from_toml(
+            "[storage]\nurl = \"postgres://dcr@db:5432/dcr\"\nmax_connections = 20\nacquire_timeout_ms = 250",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(c.storage.url, "postgres://dcr@db:5432/dcr");
+        assert_eq!(c.storage.max_connections, 20);
+        assert_eq!(c.storage.connect_timeout_ms, 5_000);
+        assert_eq!(c.storage.acquire_timeout_ms, 250);
     }
 }

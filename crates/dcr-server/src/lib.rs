@@ -1,5 +1,6 @@
 //! The `dcr` registration server: configuration, storage selection, Rhai policies, the CLI
 //! and the wiring of the dcr library crates (`dcr-core`, `dcr-sql`, `dcr-http`).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 /// Wiring of configuration, store, registrar, router and socket.
 pub mod app;

@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use dcr_core::store::{MemoryStore, Store};
-use dcr_sql::SqliteStore;
+use dcr_sql::{PgStore, PgStoreOptions, SqliteStore};
 
 use crate::config::Config;
 
@@ -16,6 +17,9 @@ pub enum StorageKind {
     Memory,
     /// `sqlite://PATH` or `sqlite:PATH`, relative to the config file.
     Sqlite(PathBuf),
+    /// `postgres://...` or `postgresql://...` (the URL stays in the config: it may hold a
+    /// password). May be shared by several processes.
+    Postgres,
 }
 
 impl StorageKind {
@@ -35,8 +39,14 @@ impl StorageKind {
             );
             return Ok(StorageKind::Sqlite(config.resolve(&PathBuf::from(path))));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            dcr_sql::postgres::parse_url(url).map_err(|e| anyhow::anyhow!("storage.url: {e}"))?;
+            return Ok(StorageKind::Postgres);
+        }
+        // Never echo the URL: it may hold a password.
+        let scheme = url.split_once(':').map_or("", |(s, _)| s);
         anyhow::bail!(
-            "storage.url: {url:?} is not a supported store (use sqlite://PATH or memory:)"
+            "storage.url: scheme {scheme:?} is not a supported store (use sqlite://PATH, postgres://... or memory:)"
         )
     }
 }
@@ -49,6 +59,7 @@ pub struct OpenStore {
     /// The kind it is.
     pub kind: StorageKind,
     sqlite: Option<SqliteStore>,
+    postgres: Option<PgStore>,
 }
 
 impl OpenStore {
@@ -60,6 +71,7 @@ impl OpenStore {
                 store: Arc::new(MemoryStore::new()),
                 kind,
                 sqlite: None,
+                postgres: None,
             }),
             StorageKind::Sqlite(path) => {
                 let sqlite = SqliteStore::open(path)
@@ -69,6 +81,23 @@ impl OpenStore {
                     store: Arc::new(sqlite.clone()),
                     kind,
                     sqlite: Some(sqlite),
+                    postgres: None,
+                })
+            }
+            StorageKind::Postgres => {
+                let options = PgStoreOptions {
+                    max_connections: config.storage.max_connections,
+                    connect_timeout: Duration::from_millis(config.storage.connect_timeout_ms),
+                    acquire_timeout: Duration::from_millis(config.storage.acquire_timeout_ms),
+                };
+                let pg = PgStore::open(config.storage.url.trim(), &options)
+                    .await
+                    .context("opening PostgreSQL store (storage.url)")?;
+                Ok(Self {
+                    store: Arc::new(pg.clone()),
+                    kind,
+                    sqlite: None,
+                    postgres: Some(pg),
                 })
             }
         }
@@ -79,5 +108,43 @@ impl OpenStore {
         if let Some(s) = &self.sqlite {
             s.close().await;
         }
+        if let Some(p) = &self.postgres {
+            p.close().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn kind(url: &str) -> anyhow::Result<StorageKind> {
+        let toml = format!("[storage]\nurl = \"{url}\"");
+        StorageKind::parse(&Config::from_toml(&toml, Path::new("/srv"))?)
+    }
+
+    #[test]
+    fn storage_urls() {
+        assert_eq!(kind("memory:").unwrap(), StorageKind::Memory);
+        assert_eq!(
+            kind("sqlite://dcr.db").unwrap(),
+            StorageKind::Sqlite(PathBuf::from("/srv/dcr.db"))
+        );
+        assert_eq!(
+            kind("postgres://dcr:pw@db:5432/dcr").unwrap(),
+            StorageKind::Postgres
+        );
+        assert_eq!(
+            kind("postgresql://dcr@db/dcr").unwrap(),
+            StorageKind::Postgres
+        );
+        let e = kind("mysql://u:hunter2@db/dcr").unwrap_err().to_string();
+        assert!(e.contains("storage.url") && !e.contains("hunter2"), "{e}");
+        let e = kind("postgres://u:hunter2@[db/dcr")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("storage.url") && !e.contains("hunter2"), "{e}");
     }
 }

@@ -128,6 +128,10 @@ pub struct ServerMetadata {
     /// The oldest software statement accepted, in seconds since its `iat`; 0 means no age limit
     /// (an `exp` in the past is refused either way).
     pub software_statement_max_age_seconds: u64,
+    /// FOR TESTS ONLY: accept `http` in `jwks_uri` and `sector_identifier_uri` (the fetcher
+    /// must also be told to allow it). Never read from configuration files.
+    #[serde(skip)]
+    pub allow_http_document_uris_for_tests: bool,
 }
 
 /// A trusted issuer of software statements.
@@ -206,6 +210,7 @@ impl Default for ServerMetadata {
             extra_metadata: Vec::new(),
             software_statement_issuers: Vec::new(),
             software_statement_max_age_seconds: 0,
+            allow_http_document_uris_for_tests: false,
         }
     }
 }

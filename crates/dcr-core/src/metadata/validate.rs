@@ -402,7 +402,13 @@ pub fn validate(
     }
     for member in HTTPS_URIS {
         if let Some(s) = str_of(&m, member) {
-            check_web_uri(member, s, true)?;
+            // Fetched documents may be plain http only where the operator allowed it for tests.
+            let fetched = matches!(*member, "jwks_uri" | "sector_identifier_uri");
+            check_web_uri(
+                member,
+                s,
+                !(fetched && server.allow_http_document_uris_for_tests),
+            )?;
         }
     }
     for (key, value) in &localized {

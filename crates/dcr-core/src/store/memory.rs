@@ -86,7 +86,12 @@ impl ClientStore for MemoryStore {
             inner.rats.remove(update.presented);
             inner.rats.insert(new.hash, new.clone());
         }
-        inner.clients.insert(id.clone(), update.client.clone());
+        let mut client = update.client.clone();
+        // Like the SQL stores: `managed_at` keeps the first time.
+        if let Some(first) = inner.clients.get(id).and_then(|c| c.managed_at) {
+            client.managed_at = Some(first);
+        }
+        inner.clients.insert(id.clone(), client);
         Ok(())
     }
 

@@ -129,7 +129,8 @@ pub trait ClientStore: Send + Sync + 'static {
     /// The client `client_id`.
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
 
-    /// Replaces a client's record (and rotates its RAT if asked); all or nothing.
+    /// Replaces a client's record (and rotates its RAT if asked); all or nothing. A `managed_at`
+    /// already stored is kept (it records the first time).
     async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError>;
 
     /// Deletes a client and every RAT bound to it. `false` if there was no such client.

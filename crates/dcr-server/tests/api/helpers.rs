@@ -35,6 +35,24 @@ pub async fn spawn_with(extra_toml: &str) -> TestApp {
     spawn_in(dir, extra_toml).await
 }
 
+/// A server with extra files (e.g. policy scripts) written to its config directory first.
+pub async fn spawn_with_files(files: &[(&str, &str)], extra_toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write file");
+    }
+    spawn_in(dir, extra_toml).await
+}
+
+/// Runs the `dcr` binary with `args`, returning its output.
+pub fn dcr(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dcr"))
+        .args(args)
+        .env_remove("DCR_CONFIG")
+        .output()
+        .expect("dcr runs")
+}
+
 /// A server whose config file lives in `dir` (relative paths resolve there).
 pub async fn spawn_in(dir: tempfile::TempDir, extra_toml: &str) -> TestApp {
     let config = test_config(dir.path(), extra_toml);
@@ -62,7 +80,15 @@ pub fn test_config(dir: &Path, extra_toml: &str) -> Config {
     } else {
         "[storage]\nurl = \"memory:\"\n"
     };
-    let text = format!("issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n{extra_toml}\n{storage}");
+    // Rate limits are off unless a test turns them on (it then writes its own section).
+    let rate_limit = if extra_toml.contains("[rate_limit]") {
+        ""
+    } else {
+        "[rate_limit]\nenabled = false\n"
+    };
+    let text = format!(
+        "issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n{extra_toml}\n{storage}{rate_limit}"
+    );
     std::fs::write(dir.join("dcr.toml"), &text).expect("write config");
     Config::from_toml(&text, dir).expect("test config is valid")
 }
@@ -82,8 +108,34 @@ impl TestApp {
     }
 
     /// The config file of this server.
+    #[allow(dead_code)]
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("dcr.toml")
+    }
+
+    /// Mints an initial access token with `dcr iat create` against this server's store.
+    pub fn mint(&self, extra_args: &[&str]) -> String {
+        let config = self.config_path();
+        let mut args = vec![
+            "iat",
+            "create",
+            "--config",
+            config.to_str().expect("utf-8 path"),
+        ];
+        args.extend_from_slice(extra_args);
+        let out = dcr(&args);
+        assert!(
+            out.status.success(),
+            "dcr iat create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).expect("utf-8");
+        stdout
+            .lines()
+            .last()
+            .expect("a token line")
+            .trim()
+            .to_owned()
     }
 
     /// POST /reg with a JSON body and an optional bearer token.

@@ -1,7 +1,15 @@
 //! End-to-end tests: the real server on 127.0.0.1:0, spoken to over HTTP.
 //! One test binary (each binary costs a link on CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
 
+mod initial_access_tokens;
+mod library;
 mod management;
+mod multi_instance;
+mod operations;
+mod policies;
+mod process;
 mod registration;
+mod remote_documents;

@@ -341,3 +341,17 @@ async fn client_ids_are_percent_encoded_in_the_client_uri() {
     );
     assert_eq!(app.read(&reg, &rat(&reg)).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn undecodable_client_ids_get_a_json_error() {
+    let app = spawn_app().await;
+    let reg = app.register_ok(&web_client()).await;
+    let res = app
+        .http
+        .get(app.url("/reg/%FF%FE"))
+        .bearer_auth(rat(&reg))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::UNAUTHORIZED, "invalid_token").await;
+}
