@@ -57,6 +57,45 @@ impl ClientResponse {
     }
 }
 
+/// Serialises as [`ClientResponse::to_json`] does (the same members, in the same sorted key
+/// order), without copying the metadata.
+impl serde::Serialize for ClientResponse {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let extras: [(&str, &str); 2] = match (
+            &self.registration_access_token,
+            &self.registration_client_uri,
+        ) {
+            (Some(token), Some(uri)) => [
+                ("registration_access_token", token.expose()),
+                ("registration_client_uri", uri.as_str()),
+            ],
+            _ => [("", ""); 2],
+        };
+        let extras: &[(&str, &str)] = if extras[0].0.is_empty() { &[] } else { &extras };
+        let members = self.metadata.as_map();
+        let replaced = extras
+            .iter()
+            .filter(|(k, _)| members.contains_key(*k))
+            .count();
+        let mut map = serializer.serialize_map(Some(members.len() + extras.len() - replaced))?;
+        // Both sequences are sorted by key: merge them.
+        let mut extra = extras.iter().peekable();
+        for (key, value) in members {
+            while let Some((k, v)) = extra.next_if(|(k, _)| *k <= key.as_str()) {
+                map.serialize_entry(k, v)?;
+            }
+            if !extras.iter().any(|(k, _)| k == key) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        for (k, v) in extra {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
 /// A client whose registration access token was checked: the subject of read, update and delete.
 #[derive(Debug, Clone)]
 pub struct AuthorizedClient {
@@ -240,21 +279,19 @@ impl Registrar {
 
     /// The configuration endpoint of `client_id`.
     pub fn registration_client_uri(&self, client_id: &str) -> String {
-        let encoded =
-            percent_encoding::utf8_percent_encode(client_id, percent_encoding::NON_ALPHANUMERIC)
-                .to_string()
-                // Unreserved characters (RFC 3986 §2.3) stay as they are.
-                .replace("%2D", "-")
-                .replace("%2E", ".")
-                .replace("%5F", "_")
-                .replace("%7E", "~");
+        // Everything but unreserved characters (RFC 3986 §2.3) is percent-encoded.
+        const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
         format!(
             "{}/{}",
             self.inner
                 .settings
                 .registration_endpoint
                 .trim_end_matches('/'),
-            encoded
+            percent_encoding::utf8_percent_encode(client_id, PATH_SEGMENT)
         )
     }
 
@@ -825,6 +862,48 @@ impl Registrar {
         } else {
             md.remove_server_member("client_secret");
             md.remove_server_member("client_secret_expires_at");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn response(with_token: bool, extra: &[(&str, Value)]) -> ClientResponse {
+        let mut map = Map::new();
+        for (k, v) in [
+            ("client_id", Value::from("abc")),
+            ("redirect_uris", serde_json::json!(["https://a.example/cb"])),
+            ("application_type", Value::from("web")),
+            ("token_endpoint_auth_method", Value::from("none")),
+        ] {
+            map.insert(k.into(), v);
+        }
+        for (k, v) in extra {
+            map.insert((*k).into(), v.clone());
+        }
+        ClientResponse {
+            metadata: ClientMetadata::from_trusted(map),
+            registration_access_token: with_token.then(|| Secret::new("tok")),
+            registration_client_uri: with_token.then(|| "https://as.example/reg/abc".into()),
+        }
+    }
+
+    #[test]
+    fn serialize_matches_to_json_byte_for_byte() {
+        for r in [
+            response(true, &[]),
+            response(false, &[]),
+            response(true, &[("registration_access_token", Value::from("stale"))]),
+            response(true, &[("zzz", Value::from(1)), ("aaa", Value::from(2))]),
+        ] {
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                serde_json::to_string(&r.to_json()).unwrap()
+            );
         }
     }
 }

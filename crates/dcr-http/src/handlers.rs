@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use dcr_core::RegistrationError;
 use dcr_core::audit::AuditEvent;
 use dcr_core::context::RequestContext;
+use dcr_core::registrar::ClientResponse;
 use dcr_core::token::TokenHash;
 use serde_json::{Map, Value};
 
@@ -87,7 +88,7 @@ pub(crate) fn request_context(state: &AppState, parts: &Parts) -> RequestContext
     }
 }
 
-fn json(status: StatusCode, body: Map<String, Value>) -> Response {
+fn json(status: StatusCode, body: ClientResponse) -> Response {
     (status, Json(body)).into_response()
 }
 
@@ -161,7 +162,7 @@ async fn register_inner(state: &AppState, parts: Parts, body: Body) -> Result<Re
         .await
         .map_err(|e| state.fail(e))?;
     metrics::counter!("dcr_registrations_total", "operation" => "create").increment(1);
-    Ok(json(StatusCode::CREATED, response.to_json()))
+    Ok(json(StatusCode::CREATED, response))
 }
 
 /// The client id of the path; one that is not valid UTF-8 once decoded is decoded lossily,
@@ -224,7 +225,7 @@ pub(crate) async fn read(
     let (parts, _) = request.into_parts();
     let client_id = client_id(path, &parts);
     match authorize(&state, &parts, &client_id, "read").await {
-        Ok(authorized) => json(StatusCode::OK, state.registrar.read(authorized).to_json()),
+        Ok(authorized) => json(StatusCode::OK, state.registrar.read(authorized)),
         Err(r) => r.into_response(),
     }
 }
@@ -252,7 +253,7 @@ pub(crate) async fn update(
     match state.registrar.update(ctx, authorized, body).await {
         Ok(response) => {
             metrics::counter!("dcr_registrations_total", "operation" => "update").increment(1);
-            json(StatusCode::OK, response.to_json())
+            json(StatusCode::OK, response)
         }
         Err(e) => state.fail(e).into_response(),
     }

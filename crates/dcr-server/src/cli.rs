@@ -24,7 +24,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the registration server.
-    Serve,
+    Serve {
+        /// Benchmarks only: registers this many generated clients (through the registrar and
+        /// the configured store) before accepting connections.
+        #[arg(long, hide = true, default_value_t = 0)]
+        seed_clients: u64,
+    },
     /// Manages initial access tokens (when `registration.initial_access_token = true`).
     #[command(subcommand)]
     Iat(IatCommand),
@@ -100,8 +105,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     crate::telemetry::init(&config.log);
     match cli.command {
-        Command::Serve => {
+        Command::Serve { seed_clients } => {
             let app = Application::build(&config).await?;
+            if seed_clients > 0 {
+                crate::seed::seed(app.registrar(), seed_clients).await?;
+            }
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::CheckConfig => {

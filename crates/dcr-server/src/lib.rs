@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 /// Rhai scripts as policies and issuance decisions.
 pub mod scripting;
+/// Benchmark seeding: many registrations before the server starts.
+pub mod seed;
 /// Opening the configured store.
 pub mod storage;
 /// Log output.

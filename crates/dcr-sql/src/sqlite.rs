@@ -6,9 +6,11 @@ use dcr_core::store::{
     NewClient, RegistrationAccessTokenRecord, StoreError,
 };
 use dcr_core::token::TokenHash;
+use sqlx::SqliteConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{
     backend, hash_from_bytes, i64_to_u64, metadata_from_text, metadata_to_text, policies_from_text,
@@ -20,10 +22,69 @@ use crate::codec::{
 ///
 /// Writes go through a single connection, so they never contend inside one process; reads use
 /// a pool. Other processes (such as `dcr iat create`) may write to the same file at the same time.
+///
+/// Client inserts and updates are **group-committed**: a writer task takes every insert and
+/// update queued at that moment (up to [`MAX_BATCH`]), applies each inside its own savepoint
+/// (so one failing write does not affect the others), commits them in one transaction — one
+/// fsync for the whole group — and only then answers each caller. Durability is unchanged:
+/// no call returns `Ok` before its write is committed with `synchronous = FULL`.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+}
+
+/// The most writes committed in one transaction.
+pub const MAX_BATCH: usize = 512;
+
+/// A registration access token row, owned so that it can travel to the writer task.
+#[derive(Debug)]
+struct RatRow {
+    hash: [u8; 32],
+    client_id: String,
+    policies: String,
+    created_at: i64,
+}
+
+impl RatRow {
+    fn of(rat: &RegistrationAccessTokenRecord) -> Result<Self, StoreError> {
+        Ok(Self {
+            hash: *rat.hash.as_bytes(),
+            client_id: rat.client_id.clone(),
+            policies: policies_to_text(&rat.policies)?,
+            created_at: rat.created_at,
+        })
+    }
+}
+
+/// A write the writer task applies in a group commit.
+#[derive(Debug)]
+enum WriteOp {
+    Insert {
+        client_id: String,
+        metadata: String,
+        created_at: i64,
+        updated_at: i64,
+        initial_access_token_id: Option<String>,
+        managed_at: Option<i64>,
+        rat: Option<RatRow>,
+        spend: Option<(String, i64)>,
+    },
+    Update {
+        client_id: String,
+        metadata: String,
+        updated_at: i64,
+        managed_at: Option<i64>,
+        presented: [u8; 32],
+        rotate_to: Option<RatRow>,
+    },
+}
+
+#[derive(Debug)]
+struct Job {
+    op: WriteOp,
+    done: oneshot::Sender<Result<(), StoreError>>,
 }
 
 type ClientRow = (String, String, i64, i64, Option<String>, Option<i64>);
@@ -94,7 +155,25 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(backend)?;
-        Ok(Self { writer, reader })
+        let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write_loop(writer.clone(), queue));
+        Ok(Self {
+            writer,
+            reader,
+            jobs,
+        })
+    }
+
+    /// Hands `op` to the writer task and waits until its group is committed.
+    async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { op, done })
+            .await
+            .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?
     }
 
     /// Closes the connections (after in-flight queries finish).
@@ -107,39 +186,20 @@ impl SqliteStore {
 #[async_trait::async_trait]
 impl ClientStore for SqliteStore {
     async fn insert_client(&self, new: NewClient<'_>) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        if let Some((id, now)) = new.spend_initial_access_token {
-            let spent = sqlx::query(
-                "UPDATE initial_access_tokens SET uses = uses + 1 WHERE id = ?1 \
-                 AND (expires_at IS NULL OR expires_at > ?2) AND (max_uses IS NULL OR uses < max_uses)",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if spent.rows_affected() != 1 {
-                return Err(StoreError::InitialAccessTokenUnavailable);
-            }
-        }
         let c = new.client;
-        sqlx::query(
-            "INSERT INTO clients (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&c.client_id)
-        .bind(metadata_to_text(&c.metadata)?)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(&c.initial_access_token_id)
-        .bind(c.managed_at)
-        .execute(&mut *tx)
+        self.write(WriteOp::Insert {
+            client_id: c.client_id.clone(),
+            metadata: metadata_to_text(&c.metadata)?,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            initial_access_token_id: c.initial_access_token_id.clone(),
+            managed_at: c.managed_at,
+            rat: new.registration_access_token.map(RatRow::of).transpose()?,
+            spend: new
+                .spend_initial_access_token
+                .map(|(id, now)| (id.to_owned(), now)),
+        })
         .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::ClientExists } else { backend(e) })?;
-        if let Some(rat) = new.registration_access_token {
-            insert_rat(&mut tx, rat).await?;
-        }
-        tx.commit().await.map_err(backend)
     }
 
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -155,32 +215,15 @@ impl ClientStore for SqliteStore {
 
     async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError> {
         let c = update.client;
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let updated = sqlx::query(
-            "UPDATE clients SET metadata = ?2, updated_at = ?3, managed_at = COALESCE(managed_at, ?5) \
-             WHERE client_id = ?1 AND EXISTS \
-             (SELECT 1 FROM registration_access_tokens WHERE token_hash = ?4 AND client_id = ?1)",
-        )
-        .bind(&c.client_id)
-        .bind(metadata_to_text(&c.metadata)?)
-        .bind(c.updated_at)
-        .bind(update.presented.as_bytes().as_slice())
-        .bind(c.managed_at)
-        .execute(&mut *tx)
+        self.write(WriteOp::Update {
+            client_id: c.client_id.clone(),
+            metadata: metadata_to_text(&c.metadata)?,
+            updated_at: c.updated_at,
+            managed_at: c.managed_at,
+            presented: *update.presented.as_bytes(),
+            rotate_to: update.rotate_to.map(RatRow::of).transpose()?,
+        })
         .await
-        .map_err(backend)?;
-        if updated.rows_affected() != 1 {
-            return Err(StoreError::RegistrationAccessTokenGone);
-        }
-        if let Some(new) = update.rotate_to {
-            sqlx::query("DELETE FROM registration_access_tokens WHERE token_hash = ?1")
-                .bind(update.presented.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            insert_rat(&mut tx, new).await?;
-        }
-        tx.commit().await.map_err(backend)
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
@@ -289,21 +332,149 @@ impl ClientStore for SqliteStore {
     }
 }
 
-async fn insert_rat(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    rat: &RegistrationAccessTokenRecord,
-) -> Result<(), StoreError> {
+async fn insert_rat(conn: &mut SqliteConnection, rat: &RatRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO registration_access_tokens (token_hash, client_id, policies, created_at) VALUES (?1, ?2, ?3, ?4)",
     )
-    .bind(rat.hash.as_bytes().as_slice())
+    .bind(rat.hash.as_slice())
     .bind(&rat.client_id)
-    .bind(policies_to_text(&rat.policies)?)
+    .bind(&rat.policies)
     .bind(rat.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(|e| if is_unique_violation(&e) { StoreError::TokenExists } else { backend(e) })?;
     Ok(())
+}
+
+/// Applies one write (inside the caller's savepoint).
+async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<(), StoreError> {
+    match op {
+        WriteOp::Insert {
+            client_id,
+            metadata,
+            created_at,
+            updated_at,
+            initial_access_token_id,
+            managed_at,
+            rat,
+            spend,
+        } => {
+            if let Some((id, now)) = spend {
+                let spent = sqlx::query(
+                    "UPDATE initial_access_tokens SET uses = uses + 1 WHERE id = ?1 \
+                     AND (expires_at IS NULL OR expires_at > ?2) AND (max_uses IS NULL OR uses < max_uses)",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+                if spent.rows_affected() != 1 {
+                    return Err(StoreError::InitialAccessTokenUnavailable);
+                }
+            }
+            sqlx::query(
+                "INSERT INTO clients (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(client_id)
+            .bind(metadata)
+            .bind(created_at)
+            .bind(updated_at)
+            .bind(initial_access_token_id)
+            .bind(managed_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::ClientExists } else { backend(e) })?;
+            if let Some(rat) = rat {
+                insert_rat(conn, rat).await?;
+            }
+            Ok(())
+        }
+        WriteOp::Update {
+            client_id,
+            metadata,
+            updated_at,
+            managed_at,
+            presented,
+            rotate_to,
+        } => {
+            let updated = sqlx::query(
+                "UPDATE clients SET metadata = ?2, updated_at = ?3, managed_at = COALESCE(managed_at, ?5) \
+                 WHERE client_id = ?1 AND EXISTS \
+                 (SELECT 1 FROM registration_access_tokens WHERE token_hash = ?4 AND client_id = ?1)",
+            )
+            .bind(client_id)
+            .bind(metadata)
+            .bind(updated_at)
+            .bind(presented.as_slice())
+            .bind(managed_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::RegistrationAccessTokenGone);
+            }
+            if let Some(new) = rotate_to {
+                sqlx::query("DELETE FROM registration_access_tokens WHERE token_hash = ?1")
+                    .bind(presented.as_slice())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                insert_rat(conn, new).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The writer task: group commits until every [`SqliteStore`] handle is dropped.
+async fn write_loop(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let outcomes = commit_group(&pool, &batch).await;
+        for (job, outcome) in batch.drain(..).zip(outcomes) {
+            // The caller may have gone away (request cancelled): its write stands anyway.
+            let _ = job.done.send(outcome);
+        }
+    }
+}
+
+/// Applies `jobs` in one transaction, each in its own savepoint, and commits once.
+/// Returns each job's outcome, in order; if the commit fails, every job fails.
+async fn commit_group(pool: &SqlitePool, jobs: &[Job]) -> Vec<Result<(), StoreError>> {
+    let fail_all = |msg: String| {
+        jobs.iter()
+            .map(|_| Err(StoreError::Backend(msg.clone())))
+            .collect()
+    };
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(e.to_string()),
+    };
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if let Err(e) = sqlx::query("SAVEPOINT job").execute(&mut *tx).await {
+            return fail_all(e.to_string());
+        }
+        let outcome = apply(&mut tx, &job.op).await;
+        let end = if outcome.is_ok() {
+            sqlx::query("RELEASE job").execute(&mut *tx).await
+        } else {
+            match sqlx::query("ROLLBACK TO job").execute(&mut *tx).await {
+                Ok(_) => sqlx::query("RELEASE job").execute(&mut *tx).await,
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = end {
+            return fail_all(e.to_string());
+        }
+        outcomes.push(outcome);
+    }
+    match tx.commit().await {
+        Ok(()) => outcomes,
+        Err(e) => fail_all(e.to_string()),
+    }
 }
 
 #[async_trait::async_trait]

@@ -20,6 +20,8 @@ pub use server::{Features, ServerMetadata, SoftwareStatementIssuer};
 pub use statement::{apply_software_statement, verify_software_statement};
 pub use validate::{needs_secret_after_defaults, validate};
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 /// Which RFC 7591 error a metadata rejection is.
@@ -83,9 +85,10 @@ impl From<MetadataError> for crate::RegistrationError {
 /// Validated client metadata: every recognised member, defaults filled in, snake_case keys.
 ///
 /// Only [`validate`] builds one from client input; [`ClientMetadata::from_trusted`] rebuilds one
-/// from storage.
+/// from storage. The members are shared: cloning is cheap (stores hand out copies on every read),
+/// and a change copies them first.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ClientMetadata(Map<String, Value>);
+pub struct ClientMetadata(Arc<Map<String, Value>>);
 
 /// Authentication methods that work without a client secret.
 const SECRETLESS_AUTH_METHODS: &[&str] = &[
@@ -119,13 +122,16 @@ const ENCRYPTION_ALG_MEMBERS: &[&str] = &[
 /// Whether a client described by `metadata` needs a client secret: its token endpoint
 /// authentication method uses one, or one of its algorithms is keyed by it (`HS*`, `dir`, `A*KW`).
 pub fn needs_secret(metadata: &Map<String, Value>) -> bool {
-    let method = metadata
-        .get("token_endpoint_auth_method")
-        .and_then(Value::as_str);
+    needs_secret_by(|k| metadata.get(k))
+}
+
+/// [`needs_secret`] over any way of looking members up (e.g. input over defaults, uncopied).
+pub(crate) fn needs_secret_by<'a>(get: impl Fn(&str) -> Option<&'a Value>) -> bool {
+    let method = get("token_endpoint_auth_method").and_then(Value::as_str);
     if !method.is_some_and(|m| SECRETLESS_AUTH_METHODS.contains(&m)) {
         return true;
     }
-    let str_of = |k: &str| metadata.get(k).and_then(Value::as_str);
+    let str_of = |k: &str| get(k).and_then(Value::as_str);
     SIGNING_ALG_MEMBERS
         .iter()
         .filter_map(|k| str_of(k))
@@ -139,7 +145,7 @@ pub fn needs_secret(metadata: &Map<String, Value>) -> bool {
 impl ClientMetadata {
     /// Rebuilds metadata that was validated before (read back from a store).
     pub fn from_trusted(map: Map<String, Value>) -> Self {
-        Self(map)
+        Self(Arc::new(map))
     }
 
     /// The members.
@@ -149,7 +155,7 @@ impl ClientMetadata {
 
     /// The members, by value.
     pub fn into_map(self) -> Map<String, Value> {
-        self.0
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
     }
 
     /// One member.
@@ -179,11 +185,15 @@ impl ClientMetadata {
 
     /// Sets a server-managed member (`client_secret`, `client_secret_expires_at`, ...).
     pub fn set_server_member(&mut self, key: &str, value: Value) {
-        self.0.insert(key.to_owned(), value);
+        Arc::make_mut(&mut self.0).insert(key.to_owned(), value);
     }
 
     /// Removes a server-managed member.
     pub fn remove_server_member(&mut self, key: &str) -> Option<Value> {
-        self.0.remove(key)
+        if self.0.contains_key(key) {
+            Arc::make_mut(&mut self.0).remove(key)
+        } else {
+            None
+        }
     }
 }

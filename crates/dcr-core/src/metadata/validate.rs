@@ -696,7 +696,7 @@ pub fn validate(
     for (k, v) in extra {
         m.entry(k).or_insert(v);
     }
-    Ok(ClientMetadata(m))
+    Ok(ClientMetadata::from_trusted(m))
 }
 
 /// The "is mandatory property" rules (reference §4.5.1, without the secret rule: the
@@ -1219,8 +1219,22 @@ pub fn needs_secret_after_defaults(
     properties: &Map<String, Value>,
     server: &ServerMetadata,
 ) -> bool {
-    let choices = offered_choices(properties, server, &recognised_members(server));
-    let mut merged = defaults(server);
+    let choices = if server.features.rp_metadata_choices {
+        offered_choices(properties, server, &recognised_members(server))
+    } else {
+        Map::new()
+    };
+    let defaults = defaults(server);
+    if choices.is_empty() {
+        // The input over the defaults, looked up member by member rather than merged into a copy.
+        return super::needs_secret_by(|k| {
+            properties
+                .get(k)
+                .filter(|v| !v.is_null())
+                .or_else(|| defaults.get(k))
+        });
+    }
+    let mut merged = defaults;
     for (choice, target) in CHOICES {
         if choices.contains_key(*choice) {
             merged.remove(*target);

@@ -1,0 +1,422 @@
+//! `loadgen`: the load generator of the dcr benchmark, and the fixed-response "ceiling" server.
+//!
+//! - `loadgen ceiling`: a hyper hello-world that answers every request with a fixed 201 JSON
+//!   body the size of a registration response: the most an HTTP/1.1 server can do here.
+//! - `loadgen run`: drives one scenario (`register`, `read`, `update`, `mixed`) against a
+//!   registration endpoint over keep-alive HTTP/1.1 connections (one per concurrent worker),
+//!   warms up, measures, and prints one Markdown table row (or the header with `--header`).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use clap::{Parser, Subcommand, ValueEnum};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+
+/// The client metadata every benchmark registration sends: a typical confidential web client.
+const METADATA: &str = r#""redirect_uris":["https://app.example.com/callback","https://app.example.com/silent"],"client_name":"Benchmark App","grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"client_secret_basic","contacts":["ops@example.com"]"#;
+
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", about = "dcr benchmark load generator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Serves a fixed 201 JSON response to every request (the ceiling).
+    Ceiling {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Size of the response body in bytes.
+        #[arg(long, default_value_t = 620)]
+        body_bytes: usize,
+    },
+    /// Runs one scenario and prints one Markdown table row.
+    Run(RunArgs),
+    /// Prints the Markdown table header.
+    Header,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Every request registers a client (POST).
+    Register,
+    /// GET of pre-registered clients with their registration access tokens, round-robin.
+    Read,
+    /// PUT of the full metadata of pre-registered clients.
+    Update,
+    /// 20% register, 70% read, 10% update.
+    Mixed,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct RunArgs {
+    /// Base URL of the server (`http://127.0.0.1:PORT`).
+    #[arg(long)]
+    url: String,
+    /// Path of the registration endpoint.
+    #[arg(long, default_value = "/reg")]
+    path: String,
+    /// The scenario.
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// Concurrent connections (one request in flight on each).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Warm-up seconds (not measured).
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 15.0)]
+    duration: f64,
+    /// Pre-registered clients per connection for read, update and mixed.
+    #[arg(long, default_value_t = 4)]
+    clients_per_conn: usize,
+    /// Labels printed in the row: server, store, and a note (e.g. "rotate", "1M stored").
+    #[arg(long, default_value = "dcr")]
+    server: String,
+    #[arg(long, default_value = "memory")]
+    store: String,
+    #[arg(long, default_value = "")]
+    note: String,
+    /// Exit with status 2 when any request failed (for CI smoke runs).
+    #[arg(long)]
+    fail_on_error: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Header => {
+            println!(
+                "| scenario | server | store | note | conc. | req/s | p50 ms | p99 ms | p99.9 ms | errors |"
+            );
+            println!("|---|---|---|---|---:|---:|---:|---:|---:|---:|");
+            Ok(())
+        }
+        Cmd::Ceiling { listen, body_bytes } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(ceiling(listen, body_bytes)),
+        Cmd::Run(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let fail = args.fail_on_error;
+            let errors = rt.block_on(run(args))?;
+            if fail && errors > 0 {
+                eprintln!("{errors} requests failed");
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+    }
+}
+
+// ===== ceiling =====
+
+async fn ceiling(listen: SocketAddr, body_bytes: usize) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(listen).await?;
+    eprintln!("listening on http://{}", listener.local_addr()?);
+    let mut body = String::from(
+        r#"{"client_id":"AAAAAAAAAAAAAAAAAAAAA","registration_access_token":"BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB","pad":""#,
+    );
+    while body.len() + 2 < body_bytes {
+        body.push('x');
+    }
+    body.push_str("\"}");
+    let body = Bytes::from(body);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let body = body.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let body = body.clone();
+                async move {
+                    // Read the request body so keep-alive works for POST and PUT.
+                    let _ = req.into_body().collect().await;
+                    let mut res = Response::new(Full::new(body));
+                    *res.status_mut() = StatusCode::CREATED;
+                    res.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("application/json"),
+                    );
+                    Ok::<_, Infallible>(res)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+// ===== load =====
+
+/// A client a worker owns: its id, its current registration access token, its update body.
+struct Owned {
+    id: String,
+    rat: String,
+    uri_path: String,
+    update_body: Bytes,
+}
+
+struct Worker {
+    conn: SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    host: String,
+    reg_path: String,
+    clients: Vec<Owned>,
+    cursor: usize,
+    rng: u64,
+}
+
+struct Tally {
+    hist: Histogram<u64>,
+    ok: u64,
+    errors: u64,
+}
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(send)
+}
+
+enum Op {
+    Register,
+    Read,
+    Update,
+}
+
+impl Worker {
+    fn next_rand(&mut self) -> u64 {
+        // xorshift64: enough to pick operations.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Sends one request; `Ok(Some(body))` on a 2xx, `Ok(None)` on another status.
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Bytes>,
+    ) -> anyhow::Result<Option<Bytes>> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, &self.host);
+        if let Some(t) = token {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(b))?,
+            None => req.body(Full::new(Bytes::new()))?,
+        };
+        if self.conn.ready().await.is_err() {
+            self.conn = connect(self.addr).await?;
+        }
+        let res = match self.conn.send_request(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.conn = connect(self.addr).await?;
+                return Err(e.into());
+            }
+        };
+        let ok = res.status().is_success();
+        let bytes = res.into_body().collect().await?.to_bytes();
+        Ok(ok.then_some(bytes))
+    }
+
+    /// Registers a client; returns it when the response carried what read and update need.
+    async fn register(&mut self) -> anyhow::Result<Option<Owned>> {
+        let body = Bytes::from(format!("{{{METADATA}}}"));
+        let path = self.reg_path.clone();
+        let Some(res) = self.send(Method::POST, &path, None, Some(body)).await? else {
+            return Ok(None);
+        };
+        let v: Value = serde_json::from_slice(&res)?;
+        let (Some(id), Some(rat)) = (
+            v["client_id"].as_str(),
+            v["registration_access_token"].as_str(),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(Owned {
+            uri_path: format!("{}/{}", self.reg_path, id),
+            update_body: Bytes::from(format!("{{\"client_id\":\"{id}\",{METADATA}}}")),
+            id: id.to_owned(),
+            rat: rat.to_owned(),
+        }))
+    }
+
+    async fn one(&mut self, op: &Op) -> anyhow::Result<bool> {
+        match op {
+            Op::Register => Ok(self.register().await?.is_some()),
+            Op::Read => {
+                let i = self.cursor % self.clients.len();
+                self.cursor = self.cursor.wrapping_add(1);
+                let (path, rat) = (
+                    self.clients[i].uri_path.clone(),
+                    self.clients[i].rat.clone(),
+                );
+                Ok(self
+                    .send(Method::GET, &path, Some(&rat), None)
+                    .await?
+                    .is_some())
+            }
+            Op::Update => {
+                let i = self.cursor % self.clients.len();
+                self.cursor = self.cursor.wrapping_add(1);
+                let c = &self.clients[i];
+                let (path, rat, body) = (c.uri_path.clone(), c.rat.clone(), c.update_body.clone());
+                let Some(res) = self
+                    .send(Method::PUT, &path, Some(&rat), Some(body))
+                    .await?
+                else {
+                    return Ok(false);
+                };
+                // With rotation the response carries the next token.
+                let v: Value = serde_json::from_slice(&res)?;
+                if let Some(new) = v["registration_access_token"].as_str() {
+                    if v["client_id"].as_str() != Some(self.clients[i].id.as_str()) {
+                        return Ok(false);
+                    }
+                    self.clients[i].rat = new.to_owned();
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    async fn drive(mut self, scenario: Scenario, until: Instant) -> (Self, Tally) {
+        let mut tally = Tally {
+            hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
+            ok: 0,
+            errors: 0,
+        };
+        while Instant::now() < until {
+            let op = match scenario {
+                Scenario::Register => Op::Register,
+                Scenario::Read => Op::Read,
+                Scenario::Update => Op::Update,
+                Scenario::Mixed => match self.next_rand() % 10 {
+                    0 | 1 => Op::Register,
+                    9 => Op::Update,
+                    _ => Op::Read,
+                },
+            };
+            let start = Instant::now();
+            let ok = matches!(self.one(&op).await, Ok(true));
+            let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+            tally.hist.saturating_record(micros.max(1));
+            if ok {
+                tally.ok += 1;
+            } else {
+                tally.errors += 1;
+            }
+        }
+        (self, tally)
+    }
+}
+
+async fn phase(
+    workers: Vec<Worker>,
+    scenario: Scenario,
+    secs: f64,
+) -> anyhow::Result<(Vec<Worker>, Tally, Duration)> {
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(secs);
+    let mut set = tokio::task::JoinSet::new();
+    for w in workers {
+        set.spawn(w.drive(scenario, until));
+    }
+    let mut back = Vec::new();
+    let mut total = Tally {
+        hist: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+        ok: 0,
+        errors: 0,
+    };
+    while let Some(r) = set.join_next().await {
+        let (w, t) = r?;
+        total.hist.add(&t.hist)?;
+        total.ok += t.ok;
+        total.errors += t.errors;
+        back.push(w);
+    }
+    Ok((back, total, start.elapsed()))
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<u64> {
+    let hostport = args
+        .url
+        .strip_prefix("http://")
+        .context("--url must be http://HOST:PORT")?
+        .trim_end_matches('/');
+    let addr: SocketAddr = hostport
+        .parse()
+        .context("--url must name an IP and a port")?;
+    let mut workers = Vec::new();
+    for n in 0..args.concurrency {
+        workers.push(Worker {
+            conn: connect(addr).await?,
+            addr,
+            host: hostport.to_owned(),
+            reg_path: args.path.clone(),
+            clients: Vec::new(),
+            cursor: 0,
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1),
+        });
+    }
+    if args.scenario != Scenario::Register {
+        for w in &mut workers {
+            for _ in 0..args.clients_per_conn {
+                match w.register().await? {
+                    Some(c) => w.clients.push(c),
+                    None => bail!("setup: registration of a client to read/update failed"),
+                }
+            }
+        }
+    }
+    let (workers, _, _) = phase(workers, args.scenario, args.warmup).await?;
+    let (_, tally, elapsed) = phase(workers, args.scenario, args.duration).await?;
+    let total = tally.ok + tally.errors;
+    let rps = total as f64 / elapsed.as_secs_f64();
+    let ms = |q: f64| tally.hist.value_at_quantile(q) as f64 / 1000.0;
+    let scenario = format!("{:?}", args.scenario).to_lowercase();
+    println!(
+        "| {scenario} | {} | {} | {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {} |",
+        args.server,
+        args.store,
+        args.note,
+        args.concurrency,
+        rps,
+        ms(0.5),
+        ms(0.99),
+        ms(0.999),
+        tally.errors
+    );
+    Ok(tally.errors)
+}

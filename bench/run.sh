@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# The dcr benchmark: dcr (memory and SQLite stores) against node-oidc-provider (the reference)
+# and a fixed-response hyper server (the ceiling), each server pinned to CPU 0 and the load
+# generator to CPU 1. Prints one Markdown table (and the memory figures) on stdout.
+#
+#   bench/run.sh                 full run: release build, 3 s warm-up + 15 s per measurement
+#   bench/run.sh --smoke         CI: ~1 s per scenario, dcr only, no reference, 2,000 stored;
+#                                exits non-zero if any request fails
+# Options: --debug (debug build), --duration S, --warmup S, --scale N (clients stored for the
+# scale runs, default 1000000; 0 skips them), --no-reference, --no-ceiling.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=15 WARMUP=3 SCALE=1000000 REFERENCE=1 CEILING=1 SMOKE=0 PROFILE=release
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) SMOKE=1 DURATION=1 WARMUP=0.3 SCALE=2000 REFERENCE=0 CEILING=0 ;;
+    --debug) PROFILE=debug ;;
+    --duration) DURATION=$2; shift ;;
+    --warmup) WARMUP=$2; shift ;;
+    --scale) SCALE=$2; shift ;;
+    --no-reference) REFERENCE=0 ;;
+    --no-ceiling) CEILING=0 ;;
+    *) echo "unknown option $1" >&2; exit 64 ;;
+  esac
+  shift
+done
+
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+if [ "$PROFILE" = release ]; then
+  cargo build --release --locked -p dcr-server -p dcr-loadgen >&2
+else
+  cargo build --locked -p dcr-server -p dcr-loadgen >&2
+fi
+DCR=$TARGET/$PROFILE/dcr
+LOADGEN=$TARGET/$PROFILE/loadgen
+
+if [ "$REFERENCE" = 1 ]; then
+  command -v node >/dev/null || { echo "node is missing (needed for the reference)" >&2; exit 1; }
+  (cd bench/reference && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+
+# Pin servers to CPU 0 and the load generator to CPU 1 when there are two CPUs or more.
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  PIN_SERVER="taskset -c 0" PIN_LOAD="taskset -c 1"
+else
+  PIN_SERVER="" PIN_LOAD=""
+fi
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+cleanup() { stop_server; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# start_server LOG CMD...: starts a server, waits for "listening on http://ADDR", sets URL.
+start_server() {
+  local log=$1; shift
+  $PIN_SERVER "$@" 2>"$log" >/dev/null &
+  SERVER_PID=$!
+  for _ in $(seq 1 6000); do
+    URL=$(grep -o 'listening on http://[0-9.:]*' "$log" | head -n1 | sed 's/listening on //') || true
+    [ -n "$URL" ] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; echo "server exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  cat "$log" >&2; echo "server did not start" >&2; exit 1
+}
+
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+N=0
+# dcr_config STORE ROTATE: writes a fresh config file (and store) and sets CFG to its path.
+dcr_config() {
+  N=$((N + 1))
+  local store_url=memory:
+  [ "$1" = sqlite ] && store_url="sqlite://$WORK/dcr-$N.db"
+  cat >"$WORK/dcr-$N.toml" <<TOML
+issuer = "http://127.0.0.1:8080"
+listen = "127.0.0.1:0"
+[storage]
+url = "$store_url"
+[registration]
+rotate_registration_access_token = $2
+[rate_limit]
+enabled = false
+[log]
+# Per-request info lines off (as node-oidc-provider, which logs nothing per request);
+# the "listening on" line stays.
+filter = "warn,dcr_server::app=info"
+TOML
+  CFG="$WORK/dcr-$N.toml"
+}
+
+FAILED=0
+# measure SCENARIO CONCURRENCY SERVER STORE NOTE
+measure() {
+  local extra=()
+  [ "$SMOKE" = 1 ] && extra+=(--fail-on-error)
+  $PIN_LOAD "$LOADGEN" run --url "$URL" --scenario "$1" --concurrency "$2" \
+    --warmup "$WARMUP" --duration "$DURATION" --server "$3" --store "$4" --note "$5" "${extra[@]}" \
+    || FAILED=1
+}
+
+# run_dcr STORE ROTATE SEED SCENARIO CONCURRENCY NOTE
+run_dcr() {
+  dcr_config "$1" "$2"
+  start_server "$WORK/dcr.log" "$DCR" serve --config "$CFG" --seed-clients "$3"
+  measure "$4" "$5" dcr "$1" "$6"
+  stop_server
+}
+
+run_reference() { # ROTATE SCENARIO CONCURRENCY NOTE
+  start_server "$WORK/node.log" node bench/reference/server.mjs 0 "$1"
+  measure "$2" "$3" node-oidc-provider memory "$4"
+  stop_server
+}
+
+run_ceiling() { # SCENARIO CONCURRENCY
+  start_server "$WORK/ceiling.log" "$LOADGEN" ceiling
+  measure "$1" "$2" ceiling - "fixed 201"
+  stop_server
+}
+
+echo "## dcr benchmark — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'), $PROFILE build"
+echo
+echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -sr)."
+echo "Server on CPU 0, load generator on CPU 1; warm-up ${WARMUP}s, measured ${DURATION}s per row."
+echo
+"$LOADGEN" header
+
+for store in memory sqlite; do
+  for c in 1 64; do
+    run_dcr "$store" true 0 register "$c" ""
+    run_dcr "$store" true 0 read "$c" ""
+  done
+  run_dcr "$store" false 0 update 64 "no rotation"
+  run_dcr "$store" true 0 update 64 "rotation"
+  run_dcr "$store" true 0 mixed 64 "rotation"
+  if [ "$REFERENCE" = 1 ] && [ "$store" = memory ]; then
+    for c in 1 64; do
+      run_reference true register "$c" ""
+      run_reference true read "$c" ""
+    done
+    run_reference false update 64 "no rotation"
+    run_reference true update 64 "rotation"
+    run_reference true mixed 64 "rotation"
+  fi
+done
+
+if [ "$CEILING" = 1 ]; then
+  for c in 1 64; do run_ceiling register "$c"; done
+  run_ceiling read 64
+fi
+
+MEMORY_NOTES=()
+if [ "$SCALE" -gt 0 ]; then
+  # The empty memory store's RSS, for the per-client figure.
+  dcr_config memory true
+  start_server "$WORK/dcr.log" "$DCR" serve --config "$CFG"
+  rss_empty=$(rss_kib "$SERVER_PID")
+  stop_server
+  # One seeded server per store: read first (the store holds exactly SCALE clients), then
+  # register (it holds SCALE and more).
+  for store in memory sqlite; do
+    dcr_config "$store" true
+    t0=$(date +%s.%N)
+    start_server "$WORK/dcr.log" "$DCR" serve --config "$CFG" --seed-clients "$SCALE"
+    t1=$(date +%s.%N)
+    seeded="seeded in $(awk "BEGIN {printf \"%.1f\", $t1 - $t0}")s through the registrar"
+    if [ "$store" = memory ]; then
+      rss_full=$(rss_kib "$SERVER_PID")
+      MEMORY_NOTES+=("memory store: RSS $rss_empty KiB empty, $rss_full KiB with $SCALE clients: $(( (rss_full - rss_empty) * 1024 / SCALE )) B per stored client ($seeded)")
+    else
+      bytes=$(du -cb "$WORK/dcr-$N.db"* | tail -n1 | cut -f1)
+      MEMORY_NOTES+=("SQLite: $bytes bytes on disk (db + WAL) with $SCALE clients: $((bytes / SCALE)) B per stored client ($seeded)")
+    fi
+    measure read 64 dcr "$store" "$SCALE stored"
+    measure register 64 dcr "$store" "$SCALE stored"
+    stop_server
+  done
+fi
+
+if [ "${#MEMORY_NOTES[@]}" -gt 0 ]; then
+  echo
+  for m in "${MEMORY_NOTES[@]}"; do echo "- $m"; done
+fi
+
+if [ "$FAILED" = 1 ]; then
+  echo "some requests failed" >&2
+  exit 1
+fi
