@@ -1,6 +1,6 @@
 //! Fills a store with generated clients for benchmarks (`dcr serve --seed-clients N`, hidden).
 //!
-//! Every client goes through [`Registrar::register`], exactly as a registration over HTTP would
+//! Every client goes through [`Registrar::register`](dcr_core::Registrar::register), exactly as a registration over HTTP would
 //! (validation, secret, registration access token, store transaction), so the stored records are
 //! the real thing; only the HTTP round trip is skipped. Many registrations are in flight at once,
 //! so a store that commits in groups (SQLite) writes them in large transactions.
