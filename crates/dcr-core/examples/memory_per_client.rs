@@ -5,7 +5,8 @@
 //!
 //! With a second argument `reads`, instead registers 1,000 clients and then does N reads
 //! (authorize + read + response serialisation) in `read_loop`, for
-//! `valgrind --tool=callgrind --toggle-collect='*read_loop*'`.
+//! callgrind (Ir of N minus Ir of 1, per read). With `registers`, N registrations (with
+//! response serialisation) of the same documents.
 
 use std::sync::Arc;
 
@@ -61,6 +62,28 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
+    if std::env::args().nth(2).as_deref() == Some("registers") {
+        let registrar = Registrar::builder(
+            Arc::new(MemoryStore::new()),
+            ServerMetadata::default(),
+            RegistrarSettings::new("http://127.0.0.1:8080"),
+        )
+        .build()
+        .expect("registrar");
+        let docs: Vec<_> = (0..n).map(metadata).collect();
+        let start = std::time::Instant::now();
+        let mut bytes = 0;
+        for doc in docs {
+            let r = registrar
+                .register(RequestContext::default(), None, doc)
+                .await
+                .expect("register");
+            bytes += serde_json::to_vec(&r).expect("json").len();
+        }
+        let ns = start.elapsed().as_nanos() / u128::from(n.max(1));
+        println!("{n} registrations ({bytes} response bytes): {ns} ns per registration");
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("reads") {
         let registrar = Registrar::builder(
             Arc::new(MemoryStore::new()),

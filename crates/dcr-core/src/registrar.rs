@@ -219,7 +219,8 @@ impl RegistrarBuilder {
 
 struct Inner {
     store: Arc<dyn Store>,
-    server: ServerMetadata,
+    /// The server metadata, with the validation tables derived from it (built once).
+    validator: metadata::Validator,
     settings: RegistrarSettings,
     policies: PolicySet,
     id_factory: Factory,
@@ -267,7 +268,7 @@ impl Registrar {
         RegistrarBuilder {
             inner: Inner {
                 store,
-                server,
+                validator: metadata::Validator::new(server),
                 settings,
                 policies: PolicySet::default(),
                 id_factory: Factory::default_client_id(),
@@ -281,7 +282,7 @@ impl Registrar {
 
     /// What the server supports.
     pub fn server_metadata(&self) -> &ServerMetadata {
-        &self.inner.server
+        self.inner.validator.server()
     }
 
     /// The registrar's settings.
@@ -391,7 +392,7 @@ impl Registrar {
         let mut properties = body;
         metadata::apply_software_statement(
             &mut properties,
-            &inner.server,
+            inner.validator.server(),
             now,
             inner.fetcher.as_deref(),
         )
@@ -400,7 +401,7 @@ impl Registrar {
         properties.insert("client_id_issued_at".into(), Value::from(now));
         properties.remove("client_secret");
         properties.remove("client_secret_expires_at");
-        if metadata::needs_secret_after_defaults(&properties, &inner.server) {
+        if inner.validator.needs_secret_after_defaults(&properties) {
             let secret = inner.secret_factory.generate(&ctx).await;
             properties.insert("client_secret".into(), Value::String(secret));
             properties.insert("client_secret_expires_at".into(), Value::from(0));
@@ -420,8 +421,13 @@ impl Registrar {
             registration_access_token_policies,
         } = call;
 
-        let mut validated = metadata::validate(properties, &inner.server)?;
-        metadata::verify_remote(&validated, inner.fetcher.as_deref(), &inner.server).await?;
+        let mut validated = inner.validator.validate(properties)?;
+        metadata::verify_remote(
+            &validated,
+            inner.fetcher.as_deref(),
+            inner.validator.server(),
+        )
+        .await?;
         self.settle_secret(&ctx, &mut validated, None).await;
 
         let mut client = ClientRecord {
@@ -603,7 +609,7 @@ impl Registrar {
             .collect();
         metadata::apply_software_statement(
             &mut properties,
-            &inner.server,
+            inner.validator.server(),
             now,
             inner.fetcher.as_deref(),
         )
@@ -623,7 +629,7 @@ impl Registrar {
             }
             None => {
                 properties.remove("client_secret");
-                if metadata::needs_secret_after_defaults(&properties, &inner.server) {
+                if inner.validator.needs_secret_after_defaults(&properties) {
                     let secret = inner.secret_factory.generate(&ctx).await;
                     properties.insert("client_secret".into(), Value::String(secret));
                     properties.insert("client_secret_expires_at".into(), Value::from(0));
@@ -646,8 +652,13 @@ impl Registrar {
         // The client id is bound to the registration access token: policies cannot move it.
         properties.insert("client_id".into(), Value::String(current.client_id.clone()));
 
-        let mut validated = metadata::validate(properties, &inner.server)?;
-        metadata::verify_remote(&validated, inner.fetcher.as_deref(), &inner.server).await?;
+        let mut validated = inner.validator.validate(properties)?;
+        metadata::verify_remote(
+            &validated,
+            inner.fetcher.as_deref(),
+            inner.validator.server(),
+        )
+        .await?;
         self.settle_secret(&ctx, &mut validated, current.metadata.client_secret())
             .await;
 

@@ -19,7 +19,7 @@ pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_c
 const DEFAULT_ENC: &str = "A128CBC-HS256";
 
 /// How a member is typed.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// A non-empty string.
     Str,
@@ -385,31 +385,119 @@ fn localized_key(key: &str) -> Option<(&'static str, &str)> {
 /// lists (`token_endpoint_auth_methods_supported`, ...) pick their target member and are not
 /// kept. Returns the metadata with defaults applied, or the first rule the
 /// input breaks. Never panics, whatever the input.
+///
+/// Builds the server-dependent tables on every call: a service validating many documents
+/// against the same server keeps a [`Validator`] instead.
 pub fn validate(
     input: Map<String, Value>,
     server: &ServerMetadata,
 ) -> Result<ClientMetadata, MetadataError> {
-    let recognised = recognised_members(server);
-    let kind_of = |k: &str| {
-        recognised
+    validate_prepared(input, server, &Prepared::new(server))
+}
+
+/// What validation derives from the [`ServerMetadata`] alone, built once.
+#[derive(Debug, Clone)]
+struct Prepared {
+    /// Every recognised member with its type, in checking order.
+    recognised: Vec<(&'static str, Kind)>,
+    /// The same, sorted by name, for lookups.
+    by_name: Vec<(&'static str, Kind)>,
+    /// All the defaults (with the operator's `client_defaults`).
+    defaults: Map<String, Value>,
+    /// The defaults of recognised members, in the order they are assigned.
+    recognised_defaults: Vec<(String, Value)>,
+    /// `response_types_supported`, each normalised.
+    response_types_supported: Vec<String>,
+}
+
+impl Prepared {
+    fn new(server: &ServerMetadata) -> Self {
+        let recognised = recognised_members(server);
+        let mut by_name = recognised.clone();
+        // The first entry of a name wins, as a linear search finds it.
+        by_name.sort_by_key(|(n, _)| *n);
+        by_name.dedup_by_key(|(n, _)| *n);
+        let defaults = defaults(server);
+        let recognised_defaults = defaults
             .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, kind)| *kind)
-    };
+            .filter(|(k, _)| recognised.iter().any(|(n, _)| n == k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let response_types_supported = server
+            .response_types_supported
+            .iter()
+            .map(|r| normalise_response_type(r))
+            .collect();
+        Self {
+            recognised,
+            by_name,
+            defaults,
+            recognised_defaults,
+            response_types_supported,
+        }
+    }
+
+    fn kind_of(&self, k: &str) -> Option<Kind> {
+        self.by_name
+            .binary_search_by(|(n, _)| (*n).cmp(k))
+            .ok()
+            .map(|i| self.by_name[i].1)
+    }
+}
+
+/// Validation against one [`ServerMetadata`], with the tables derived from it (recognised
+/// members, defaults) built once instead of per document. [`Validator::validate`] gives the
+/// same results as [`validate`].
+#[derive(Debug, Clone)]
+pub struct Validator {
+    server: ServerMetadata,
+    prepared: Prepared,
+}
+
+impl Validator {
+    /// Prepares validation against `server`.
+    pub fn new(server: ServerMetadata) -> Self {
+        let prepared = Prepared::new(&server);
+        Self { server, prepared }
+    }
+
+    /// The server metadata it validates against.
+    pub fn server(&self) -> &ServerMetadata {
+        &self.server
+    }
+
+    /// As [`validate`].
+    pub fn validate(&self, input: Map<String, Value>) -> Result<ClientMetadata, MetadataError> {
+        validate_prepared(input, &self.server, &self.prepared)
+    }
+
+    /// As [`needs_secret_after_defaults`].
+    pub fn needs_secret_after_defaults(&self, properties: &Map<String, Value>) -> bool {
+        needs_secret_prepared(properties, &self.server, &self.prepared)
+    }
+}
+
+fn validate_prepared(
+    input: Map<String, Value>,
+    server: &ServerMetadata,
+    prepared: &Prepared,
+) -> Result<ClientMetadata, MetadataError> {
+    let recognised = &prepared.recognised;
+    let kind_of = |k: &str| prepared.kind_of(k);
 
     // 1. Assign: defaults (but not for a member the client offers a choice list for), then
     //    every recognised, localized or extra member the client sent. Choice lists are kept
     //    apart: they are input only.
-    let choices = offered_choices(&input, server, &recognised);
+    let choices = offered_choices(&input, server, recognised);
     let chosen = |k: &str| {
         CHOICES
             .iter()
             .any(|(c, t)| *t == k && choices.contains_key(*c))
     };
     let mut m = Map::new();
-    for (k, v) in defaults(server) {
-        if kind_of(&k).is_some() && !chosen(&k) {
-            m.insert(k, v);
+    for (k, v) in &prepared.recognised_defaults {
+        if !chosen(k) {
+            m.insert(k.clone(), v.clone());
         }
     }
     let mut extra = Map::new();
@@ -439,7 +527,7 @@ pub fn validate(
     resolve_choices(&mut m, &choices, server)?;
 
     // 2. Types.
-    for (name, kind) in &recognised {
+    for (name, kind) in recognised {
         let Some(v) = m.get_mut(*name) else { continue };
         check_type(name, *kind, v)?;
     }
@@ -510,7 +598,7 @@ pub fn validate(
     )?;
 
     // 7. Allowed values.
-    check_enums(&m, server)?;
+    check_enums(&m, server, &prepared.response_types_supported)?;
 
     // 8. URIs that are not redirect URIs (and their localized variants).
     for member in WEB_URIS {
@@ -951,32 +1039,44 @@ fn without_none(values: &[String]) -> Vec<String> {
 }
 
 /// The allowed-value checks, in the reference's order (§4.1 step 10).
-fn check_enums(m: &Map<String, Value>, server: &ServerMetadata) -> Result<(), MetadataError> {
+fn check_enums(
+    m: &Map<String, Value>,
+    server: &ServerMetadata,
+    supported_response_types: &[String],
+) -> Result<(), MetadataError> {
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<String>>();
-    let one_of = |key: &str| check_one_of(m, key, &allowed_values(key, m, server));
-    check_one_of(m, "application_type", &s(&["native", "web"]))?;
+    // Only a member that is there (as a string) is checked: the allowed values are built then.
+    let one_of = |key: &str| {
+        if str_of(m, key).is_none() {
+            return Ok(());
+        }
+        check_one_of(m, key, &allowed_values(key, m, server))
+    };
+    if let Some(value) = str_of(m, "application_type")
+        && value != "native"
+        && value != "web"
+    {
+        check_one_of(m, "application_type", &s(&["native", "web"]))?;
+    }
     check_all_of(m, "default_acr_values", &server.acr_values_supported)?;
     check_all_of(m, "grant_types", &server.grant_types_supported)?;
     one_of("id_token_encrypted_response_alg")?;
     one_of("id_token_encrypted_response_enc")?;
     one_of("id_token_signed_response_alg")?;
     one_of("request_object_signing_alg")?;
-    let modes: Vec<String> = server
-        .backchannel_token_delivery_modes_supported
-        .iter()
-        .filter(|x| *x == "poll" || *x == "ping")
-        .cloned()
-        .collect();
-    check_one_of(m, "backchannel_token_delivery_mode", &modes)?;
+    if str_of(m, "backchannel_token_delivery_mode").is_some() {
+        let modes: Vec<String> = server
+            .backchannel_token_delivery_modes_supported
+            .iter()
+            .filter(|x| *x == "poll" || *x == "ping")
+            .cloned()
+            .collect();
+        check_one_of(m, "backchannel_token_delivery_mode", &modes)?;
+    }
     one_of("backchannel_authentication_request_signing_alg")?;
     one_of("request_object_encryption_alg")?;
     one_of("request_object_encryption_enc")?;
-    let supported_response_types: Vec<String> = server
-        .response_types_supported
-        .iter()
-        .map(|r| normalise_response_type(r))
-        .collect();
-    check_all_of(m, "response_types", &supported_response_types)?;
+    check_all_of(m, "response_types", supported_response_types)?;
     check_all_of(m, "response_modes", &server.response_modes_supported)?;
     one_of("subject_type")?;
     check_all_of(
@@ -999,10 +1099,26 @@ fn check_enums(m: &Map<String, Value>, server: &ServerMetadata) -> Result<(), Me
         )));
     }
     one_of("token_endpoint_auth_signing_alg")?;
-    for prefix in ["userinfo", "introspection", "authorization"] {
-        one_of(&format!("{prefix}_encrypted_response_alg"))?;
-        one_of(&format!("{prefix}_encrypted_response_enc"))?;
-        one_of(&format!("{prefix}_signed_response_alg"))?;
+    for [alg, enc, signed] in [
+        [
+            "userinfo_encrypted_response_alg",
+            "userinfo_encrypted_response_enc",
+            "userinfo_signed_response_alg",
+        ],
+        [
+            "introspection_encrypted_response_alg",
+            "introspection_encrypted_response_enc",
+            "introspection_signed_response_alg",
+        ],
+        [
+            "authorization_encrypted_response_alg",
+            "authorization_encrypted_response_enc",
+            "authorization_signed_response_alg",
+        ],
+    ] {
+        one_of(alg)?;
+        one_of(enc)?;
+        one_of(signed)?;
     }
     Ok(())
 }
@@ -1107,8 +1223,14 @@ fn check_all_of(
     key: &str,
     allowed: &[String],
 ) -> Result<(), MetadataError> {
-    let values = str_array(m, key);
-    let Some(bad) = values.iter().find(|v| !allowed.contains(v)) else {
+    let Some(Value::Array(items)) = m.get(key) else {
+        return Ok(());
+    };
+    let Some(bad) = items
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|v| !allowed.iter().any(|a| a == v))
+    else {
         return Ok(());
     };
     Err(fail(if allowed.is_empty() {
@@ -1219,12 +1341,20 @@ pub fn needs_secret_after_defaults(
     properties: &Map<String, Value>,
     server: &ServerMetadata,
 ) -> bool {
+    needs_secret_prepared(properties, server, &Prepared::new(server))
+}
+
+fn needs_secret_prepared(
+    properties: &Map<String, Value>,
+    server: &ServerMetadata,
+    prepared: &Prepared,
+) -> bool {
     let choices = if server.features.rp_metadata_choices {
-        offered_choices(properties, server, &recognised_members(server))
+        offered_choices(properties, server, &prepared.recognised)
     } else {
         Map::new()
     };
-    let defaults = defaults(server);
+    let defaults = &prepared.defaults;
     if choices.is_empty() {
         // The input over the defaults, looked up member by member rather than merged into a copy.
         return super::needs_secret_by(|k| {
@@ -1234,7 +1364,7 @@ pub fn needs_secret_after_defaults(
                 .or_else(|| defaults.get(k))
         });
     }
-    let mut merged = defaults;
+    let mut merged = defaults.clone();
     for (choice, target) in CHOICES {
         if choices.contains_key(*choice) {
             merged.remove(*target);
