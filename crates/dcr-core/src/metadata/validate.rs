@@ -104,8 +104,30 @@ const TLS_SUBJECT_MEMBERS: &[&str] = &[
     "tls_client_auth_san_email",
 ];
 
-/// Prefixes of the encrypted-response member families.
-const ENCRYPTED_RESPONSES: &[&str] = &["id_token", "userinfo", "introspection", "authorization"];
+/// For each response that can be encrypted (ID token, userinfo, introspection, authorization):
+/// its `_encrypted_response_alg`, `_encrypted_response_enc` and `_signed_response_alg` members.
+const ENCRYPTED_RESPONSE_MEMBERS: [[&str; 3]; 4] = [
+    [
+        "id_token_encrypted_response_alg",
+        "id_token_encrypted_response_enc",
+        "id_token_signed_response_alg",
+    ],
+    [
+        "userinfo_encrypted_response_alg",
+        "userinfo_encrypted_response_enc",
+        "userinfo_signed_response_alg",
+    ],
+    [
+        "introspection_encrypted_response_alg",
+        "introspection_encrypted_response_enc",
+        "introspection_signed_response_alg",
+    ],
+    [
+        "authorization_encrypted_response_alg",
+        "authorization_encrypted_response_enc",
+        "authorization_signed_response_alg",
+    ],
+];
 
 /// OpenID Connect RP Metadata Choices 1.0: each input-only preference list and the member it
 /// chooses, in resolution order (the method is chosen before its signing algorithm).
@@ -571,7 +593,7 @@ fn validate_prepared(
     let response_types = str_array(&m, "response_types");
     let tokens: Vec<String> = response_types
         .iter()
-        .flat_map(|r| r.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|r| r.split(' ').map(str::to_owned))
         .collect();
     let has = |t: &str| tokens.iter().any(|x| x == t);
 
@@ -579,12 +601,9 @@ fn validate_prepared(
     check_mandatory(&m, &response_types)?;
 
     // 6. Encryption dependencies: enc needs alg, alg defaults enc, encrypted needs signed.
-    for prefix in ENCRYPTED_RESPONSES {
-        let alg = format!("{prefix}_encrypted_response_alg");
-        let enc = format!("{prefix}_encrypted_response_enc");
-        let signed = format!("{prefix}_signed_response_alg");
-        encryption_pair(&mut m, &alg, &enc, kind_of(&alg).is_some())?;
-        if m.contains_key(&alg) && !m.contains_key(&signed) {
+    for [alg, enc, signed] in ENCRYPTED_RESPONSE_MEMBERS {
+        encryption_pair(&mut m, alg, enc, kind_of(alg).is_some())?;
+        if m.contains_key(alg) && !m.contains_key(signed) {
             return Err(fail(format!(
                 "{signed} is mandatory property when {alg} is provided"
             )));
@@ -860,9 +879,8 @@ fn check_mandatory(m: &Map<String, Value>, response_types: &[String]) -> Result<
             needs_keys.get_or_insert(format!("{member} {alg}"));
         }
     }
-    for prefix in ENCRYPTED_RESPONSES {
-        let member = format!("{prefix}_encrypted_response_alg");
-        if let Some(alg) = str_of(m, &member).filter(|a| jwks::is_asymmetric_jwe(a)) {
+    for [member, _, _] in ENCRYPTED_RESPONSE_MEMBERS {
+        if let Some(alg) = str_of(m, member).filter(|a| jwks::is_asymmetric_jwe(a)) {
             needs_keys.get_or_insert(format!("{member} {alg}"));
         }
     }
@@ -1099,23 +1117,7 @@ fn check_enums(
         )));
     }
     one_of("token_endpoint_auth_signing_alg")?;
-    for [alg, enc, signed] in [
-        [
-            "userinfo_encrypted_response_alg",
-            "userinfo_encrypted_response_enc",
-            "userinfo_signed_response_alg",
-        ],
-        [
-            "introspection_encrypted_response_alg",
-            "introspection_encrypted_response_enc",
-            "introspection_signed_response_alg",
-        ],
-        [
-            "authorization_encrypted_response_alg",
-            "authorization_encrypted_response_enc",
-            "authorization_signed_response_alg",
-        ],
-    ] {
+    for [alg, enc, signed] in &ENCRYPTED_RESPONSE_MEMBERS[1..] {
         one_of(alg)?;
         one_of(enc)?;
         one_of(signed)?;
