@@ -996,7 +996,11 @@ fn resolve_choices(
 
 /// The values the server allows for a choice target (§4.4); the signing algorithm of token
 /// endpoint authentication depends on the client's `token_endpoint_auth_method`.
-fn allowed_values(target: &str, m: &Map<String, Value>, server: &ServerMetadata) -> Vec<String> {
+fn allowed_values<'s>(
+    target: &str,
+    m: &Map<String, Value>,
+    server: &'s ServerMetadata,
+) -> Vec<&'s str> {
     let s = server;
     match target {
         "id_token_signed_response_alg" => without_none(&s.id_token_signing_alg_values_supported),
@@ -1014,12 +1018,12 @@ fn allowed_values(target: &str, m: &Map<String, Value>, server: &ServerMetadata)
             .backchannel_authentication_request_signing_alg_values_supported
             .iter()
             .filter(|a| jwks::is_asymmetric_jws(a))
-            .cloned()
+            .map(String::as_str)
             .collect(),
-        "request_object_encryption_alg" => s.request_object_encryption_alg_values_supported.clone(),
-        "request_object_encryption_enc" => s.request_object_encryption_enc_values_supported.clone(),
-        "subject_type" => s.subject_types_supported.clone(),
-        "token_endpoint_auth_method" => s.token_endpoint_auth_methods_supported.clone(),
+        "request_object_encryption_alg" => strs(&s.request_object_encryption_alg_values_supported),
+        "request_object_encryption_enc" => strs(&s.request_object_encryption_enc_values_supported),
+        "subject_type" => strs(&s.subject_types_supported),
+        "token_endpoint_auth_method" => strs(&s.token_endpoint_auth_methods_supported),
         "token_endpoint_auth_signing_alg" => {
             let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
             s.token_endpoint_auth_signing_alg_values_supported
@@ -1029,11 +1033,11 @@ fn allowed_values(target: &str, m: &Map<String, Value>, server: &ServerMetadata)
                     "private_key_jwt" => !alg.starts_with("HS") && *alg != "none",
                     _ => false,
                 })
-                .cloned()
+                .map(String::as_str)
                 .collect()
         }
-        t if t.ends_with("_encrypted_response_alg") => s.encryption_alg_values_supported.clone(),
-        t if t.ends_with("_encrypted_response_enc") => s.encryption_enc_values_supported.clone(),
+        t if t.ends_with("_encrypted_response_alg") => strs(&s.encryption_alg_values_supported),
+        t if t.ends_with("_encrypted_response_enc") => strs(&s.encryption_enc_values_supported),
         _ => Vec::new(),
     }
 }
@@ -1052,8 +1056,16 @@ fn pairwise_grant_needing_key_auth(m: &Map<String, Value>, method: &str) -> Opti
         .find(|g| grants.iter().any(|x| x == g))
 }
 
-fn without_none(values: &[String]) -> Vec<String> {
-    values.iter().filter(|v| *v != "none").cloned().collect()
+fn without_none(values: &[String]) -> Vec<&str> {
+    values
+        .iter()
+        .filter(|v| *v != "none")
+        .map(String::as_str)
+        .collect()
+}
+
+fn strs(values: &[String]) -> Vec<&str> {
+    values.iter().map(String::as_str).collect()
 }
 
 /// The allowed-value checks, in the reference's order (§4.1 step 10).
@@ -1188,8 +1200,8 @@ fn normalise_response_type(value: &str) -> String {
 }
 
 /// `'a'`, `'a' or 'b'`, `'a', 'b', or 'c'`.
-fn or_list(values: &[String]) -> String {
-    let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+fn or_list<S: AsRef<str>>(values: &[S]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("'{}'", v.as_ref())).collect();
     match quoted.as_slice() {
         [] => String::new(),
         [one] => one.clone(),
@@ -1198,15 +1210,15 @@ fn or_list(values: &[String]) -> String {
     }
 }
 
-fn check_one_of(
+fn check_one_of<S: AsRef<str>>(
     m: &Map<String, Value>,
     key: &str,
-    allowed: &[String],
+    allowed: &[S],
 ) -> Result<(), MetadataError> {
     let Some(value) = str_of(m, key) else {
         return Ok(());
     };
-    if allowed.iter().any(|a| a == value) {
+    if allowed.iter().any(|a| a.as_ref() == value) {
         return Ok(());
     }
     if allowed.is_empty() {
