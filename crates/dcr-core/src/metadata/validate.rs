@@ -424,6 +424,8 @@ struct Prepared {
     recognised: Vec<(&'static str, Kind)>,
     /// The same, sorted by name, for lookups.
     by_name: Vec<(&'static str, Kind)>,
+    /// Whether no name appears twice in `recognised` (so `by_name` has every entry).
+    unique_names: bool,
     /// All the defaults (with the operator's `client_defaults`).
     defaults: Map<String, Value>,
     /// The defaults of recognised members, in the order they are assigned.
@@ -439,6 +441,7 @@ impl Prepared {
         // The first entry of a name wins, as a linear search finds it.
         by_name.sort_by_key(|(n, _)| *n);
         by_name.dedup_by_key(|(n, _)| *n);
+        let unique_names = by_name.len() == recognised.len();
         let defaults = defaults(server);
         let recognised_defaults = defaults
             .iter()
@@ -453,6 +456,7 @@ impl Prepared {
         Self {
             recognised,
             by_name,
+            unique_names,
             defaults,
             recognised_defaults,
             response_types_supported,
@@ -549,9 +553,20 @@ fn validate_prepared(
     resolve_choices(&mut m, &choices, server)?;
 
     // 2. Types.
-    for (name, kind) in recognised {
-        let Some(v) = m.get_mut(*name) else { continue };
-        check_type(name, *kind, v)?;
+    // Each present member is checked once, looked up by name (`m` holds a few members, the
+    // table ~40); if one fails, the table order decides which error is reported (the checks
+    // only de-duplicate arrays, so running them again is harmless).
+    let all_typed = prepared.unique_names
+        && m.iter_mut().all(|(name, v)| {
+            prepared
+                .kind_of(name)
+                .is_none_or(|kind| check_type(name, kind, v).is_ok())
+        });
+    if !all_typed {
+        for (name, kind) in recognised {
+            let Some(v) = m.get_mut(*name) else { continue };
+            check_type(name, *kind, v)?;
+        }
     }
     for (key, value) in &mut localized {
         let Some((base, tag)) = localized_key(key) else {
