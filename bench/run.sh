@@ -90,6 +90,10 @@ listen = "127.0.0.1:0"
 url = "$store_url"
 [registration]
 rotate_registration_access_token = $2
+[registration.prune]
+# The background pruning would cut a seeded store (1,000,000 open clients) down to the default
+# 100,000 on its first tick, right after seeding: off, so the scale rows measure the full store.
+interval_seconds = 0
 [rate_limit]
 enabled = false
 [log]

@@ -98,3 +98,79 @@ async fn clients_older_than_the_age_go() {
             .is_empty()
     );
 }
+
+/// More clients than one prune batch: the batches together delete exactly the oldest beyond
+/// the cap (by count and by age), and the result equals the dry run's list.
+#[tokio::test]
+async fn pruning_spans_several_batches() {
+    let (r, store) = setup().await;
+    // 1,300 more unmanaged open clients, created at 1..=1300 (older than a..f at 100..600
+    // for the first hundred; ties are broken by id).
+    for n in 1..=1_300i64 {
+        let id = format!("n{n:05}");
+        let c = ClientRecord {
+            client_id: id.clone(),
+            metadata: ClientMetadata::from_trusted(
+                json!({"client_id": id}).as_object().cloned().unwrap(),
+            ),
+            created_at: n,
+            updated_at: n,
+            initial_access_token_id: None,
+            managed_at: None,
+        };
+        store
+            .insert_client(NewClient {
+                client: &c,
+                registration_access_token: None,
+                spend_initial_access_token: None,
+            })
+            .await
+            .unwrap();
+    }
+    let by_count = PruneRules {
+        max_clients: Some(10),
+        max_age_seconds: None,
+    };
+    let dry = r.prune(by_count, true).await.unwrap();
+    // 1,304 unmanaged open clients (a, b, e, f and the new ones): 1,294 go.
+    assert_eq!(dry.len(), 1_294);
+    let gone = r.prune(by_count, false).await.unwrap();
+    assert_eq!(gone, dry);
+    assert_eq!(store.count_unmanaged_open_clients().await.unwrap(), 10);
+    // By age, after putting the cap aside: everything created before 1,000 - 5 = 995 went.
+    let (r, store) = setup().await;
+    for n in 1..=1_300i64 {
+        let id = format!("n{n:05}");
+        let c = ClientRecord {
+            client_id: id.clone(),
+            metadata: ClientMetadata::from_trusted(
+                json!({"client_id": id}).as_object().cloned().unwrap(),
+            ),
+            created_at: n,
+            updated_at: n,
+            initial_access_token_id: None,
+            managed_at: None,
+        };
+        store
+            .insert_client(NewClient {
+                client: &c,
+                registration_access_token: None,
+                spend_initial_access_token: None,
+            })
+            .await
+            .unwrap();
+    }
+    let by_age = PruneRules {
+        max_clients: None,
+        max_age_seconds: Some(5),
+    };
+    let dry = r.prune(by_age, true).await.unwrap();
+    let gone = r.prune(by_age, false).await.unwrap();
+    assert_eq!(gone, dry);
+    // n00001..n00994 and a, b, e, f (all created before 995).
+    assert_eq!(gone.len(), 994 + 4);
+    assert!(gone.iter().all(|(_, created)| *created < 995));
+    let left = store.unmanaged_open_clients(usize::MAX).await.unwrap();
+    assert_eq!(left.len(), 1_300 - 994);
+    assert!(left.iter().all(|(_, created)| *created >= 995));
+}

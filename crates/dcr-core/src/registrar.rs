@@ -119,6 +119,28 @@ pub struct MintInitialAccessToken {
     pub label: Option<String>,
 }
 
+/// How many clients [`Registrar::prune`] deletes between two yields to the runtime.
+const PRUNE_BATCH: usize = 512;
+
+/// Returns `Pending` once (waking itself at once), so that other tasks get to run.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 /// Which abandoned open registrations [`Registrar::prune`] removes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PruneRules {
@@ -197,7 +219,8 @@ impl RegistrarBuilder {
 
 struct Inner {
     store: Arc<dyn Store>,
-    server: ServerMetadata,
+    /// The server metadata, with the validation tables derived from it (built once).
+    validator: metadata::Validator,
     settings: RegistrarSettings,
     policies: PolicySet,
     id_factory: Factory,
@@ -245,7 +268,7 @@ impl Registrar {
         RegistrarBuilder {
             inner: Inner {
                 store,
-                server,
+                validator: metadata::Validator::new(server),
                 settings,
                 policies: PolicySet::default(),
                 id_factory: Factory::default_client_id(),
@@ -259,7 +282,7 @@ impl Registrar {
 
     /// What the server supports.
     pub fn server_metadata(&self) -> &ServerMetadata {
-        &self.inner.server
+        self.inner.validator.server()
     }
 
     /// The registrar's settings.
@@ -369,7 +392,7 @@ impl Registrar {
         let mut properties = body;
         metadata::apply_software_statement(
             &mut properties,
-            &inner.server,
+            inner.validator.server(),
             now,
             inner.fetcher.as_deref(),
         )
@@ -378,7 +401,7 @@ impl Registrar {
         properties.insert("client_id_issued_at".into(), Value::from(now));
         properties.remove("client_secret");
         properties.remove("client_secret_expires_at");
-        if metadata::needs_secret_after_defaults(&properties, &inner.server) {
+        if inner.validator.needs_secret_after_defaults(&properties) {
             let secret = inner.secret_factory.generate(&ctx).await;
             properties.insert("client_secret".into(), Value::String(secret));
             properties.insert("client_secret_expires_at".into(), Value::from(0));
@@ -398,8 +421,13 @@ impl Registrar {
             registration_access_token_policies,
         } = call;
 
-        let mut validated = metadata::validate(properties, &inner.server)?;
-        metadata::verify_remote(&validated, inner.fetcher.as_deref(), &inner.server).await?;
+        let mut validated = inner.validator.validate(properties)?;
+        metadata::verify_remote(
+            &validated,
+            inner.fetcher.as_deref(),
+            inner.validator.server(),
+        )
+        .await?;
         self.settle_secret(&ctx, &mut validated, None).await;
 
         let mut client = ClientRecord {
@@ -581,7 +609,7 @@ impl Registrar {
             .collect();
         metadata::apply_software_statement(
             &mut properties,
-            &inner.server,
+            inner.validator.server(),
             now,
             inner.fetcher.as_deref(),
         )
@@ -601,7 +629,7 @@ impl Registrar {
             }
             None => {
                 properties.remove("client_secret");
-                if metadata::needs_secret_after_defaults(&properties, &inner.server) {
+                if inner.validator.needs_secret_after_defaults(&properties) {
                     let secret = inner.secret_factory.generate(&ctx).await;
                     properties.insert("client_secret".into(), Value::String(secret));
                     properties.insert("client_secret_expires_at".into(), Value::from(0));
@@ -624,8 +652,13 @@ impl Registrar {
         // The client id is bound to the registration access token: policies cannot move it.
         properties.insert("client_id".into(), Value::String(current.client_id.clone()));
 
-        let mut validated = metadata::validate(properties, &inner.server)?;
-        metadata::verify_remote(&validated, inner.fetcher.as_deref(), &inner.server).await?;
+        let mut validated = inner.validator.validate(properties)?;
+        metadata::verify_remote(
+            &validated,
+            inner.fetcher.as_deref(),
+            inner.validator.server(),
+        )
+        .await?;
         self.settle_secret(&ctx, &mut validated, current.metadata.client_secret())
             .await;
 
@@ -715,37 +748,57 @@ impl Registrar {
         let goes = |index: usize, created_at: i64| {
             index < excess || cutoff.is_some_and(|c| created_at < c)
         };
-        // Both rules select a prefix of the oldest-first list: fetch until it ends.
-        let mut limit = excess.saturating_add(256);
-        let victims = loop {
-            let batch = store.unmanaged_open_clients(limit).await?;
-            let full = batch.len() == limit;
-            let chosen: Vec<(String, i64)> = batch
-                .into_iter()
-                .enumerate()
-                .take_while(|(i, (_, created))| goes(*i, *created))
-                .map(|(_, c)| c)
-                .collect();
-            if chosen.len() < limit || !full {
-                break chosen;
-            }
-            limit = limit.saturating_mul(2);
-        };
         if dry_run {
-            return Ok(victims);
+            // Both rules select a prefix of the oldest-first list: fetch until it ends.
+            let mut limit = excess.saturating_add(256);
+            return Ok(loop {
+                let batch = store.unmanaged_open_clients(limit).await?;
+                let full = batch.len() == limit;
+                let chosen: Vec<(String, i64)> = batch
+                    .into_iter()
+                    .enumerate()
+                    .take_while(|(i, (_, created))| goes(*i, *created))
+                    .map(|(_, c)| c)
+                    .collect();
+                if chosen.len() < limit || !full {
+                    break chosen;
+                }
+                limit = limit.saturating_mul(2);
+            });
         }
-        let mut pruned = Vec::with_capacity(victims.len());
-        for (client_id, created_at) in victims {
-            // Re-checked just before deleting: a client managed meanwhile stays.
-            let still = store
-                .get_client(&client_id)
-                .await?
-                .is_some_and(|c| c.managed_at.is_none() && c.initial_access_token_id.is_none());
-            if still && store.delete_client(&client_id).await? {
-                tracing::info!(target: "dcr::audit", action = "prune", outcome = "deleted",
-                    client_id = %client_id, created_at, "client pruned");
-                pruned.push((client_id, created_at));
+        // Deleting: take the oldest in bounded batches and yield to the runtime between them,
+        // so that pruning a huge backlog never holds the store (or the worker thread) for long.
+        let mut pruned = Vec::new();
+        // Position in the oldest-first list of the next candidate (what `goes` counts).
+        let mut index = 0usize;
+        loop {
+            let batch = store.unmanaged_open_clients(PRUNE_BATCH).await?;
+            let fetched = batch.len();
+            let mut progressed = false;
+            let mut stop = false;
+            for (client_id, created_at) in batch {
+                if !goes(index, created_at) {
+                    stop = true;
+                    break;
+                }
+                index += 1;
+                // Re-checked just before deleting: a client managed meanwhile stays.
+                let still = store
+                    .get_client(&client_id)
+                    .await?
+                    .is_some_and(|c| c.managed_at.is_none() && c.initial_access_token_id.is_none());
+                // A client managed or deleted meanwhile leaves the list too: progress.
+                progressed = true;
+                if still && store.delete_client(&client_id).await? {
+                    tracing::info!(target: "dcr::audit", action = "prune", outcome = "deleted",
+                        client_id = %client_id, created_at, "client pruned");
+                    pruned.push((client_id, created_at));
+                }
             }
+            if stop || !progressed || fetched < PRUNE_BATCH {
+                break;
+            }
+            YieldNow(false).await;
         }
         if !pruned.is_empty() {
             metrics::counter!("dcr_clients_pruned_total").increment(pruned.len() as u64);

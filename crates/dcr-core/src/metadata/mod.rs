@@ -18,7 +18,7 @@ mod tests;
 pub use remote::{DocumentFetcher, FetchError, check_sector_document, verify_remote};
 pub use server::{Features, ServerMetadata, SoftwareStatementIssuer};
 pub use statement::{apply_software_statement, verify_software_statement};
-pub use validate::{needs_secret_after_defaults, validate};
+pub use validate::{Validator, needs_secret_after_defaults, validate};
 
 use std::sync::Arc;
 

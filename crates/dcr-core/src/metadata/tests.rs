@@ -33,9 +33,7 @@ fn secret_rules() {
 }
 
 fn run(v: Value) -> Result<ClientMetadata, MetadataError> {
-    let mut m = v.as_object().cloned().unwrap_or_default();
-    m.insert("client_id".into(), "abc".into());
-    validate(m, &ServerMetadata::default())
+    with(&ServerMetadata::default(), v)
 }
 
 #[test]
@@ -194,10 +192,21 @@ fn keys_and_pop() {
 
 const CB: &str = "https://rp.example.com/cb";
 
+/// Validates with [`validate`] and with a prepared [`Validator`] (used twice: it keeps no
+/// state between documents), which must agree.
 fn with(server: &ServerMetadata, v: Value) -> Result<ClientMetadata, MetadataError> {
     let mut m = v.as_object().cloned().unwrap_or_default();
     m.insert("client_id".into(), "abc".into());
-    validate(m, server)
+    let validator = Validator::new(server.clone());
+    let prepared = validator.validate(m.clone());
+    assert_eq!(validator.validate(m.clone()), prepared);
+    assert_eq!(
+        validator.needs_secret_after_defaults(&m),
+        needs_secret_after_defaults(&m, server)
+    );
+    let direct = validate(m, server);
+    assert_eq!(direct, prepared);
+    direct
 }
 
 fn ok(v: Value) -> ClientMetadata {

@@ -19,7 +19,7 @@ pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_c
 const DEFAULT_ENC: &str = "A128CBC-HS256";
 
 /// How a member is typed.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// A non-empty string.
     Str,
@@ -104,8 +104,30 @@ const TLS_SUBJECT_MEMBERS: &[&str] = &[
     "tls_client_auth_san_email",
 ];
 
-/// Prefixes of the encrypted-response member families.
-const ENCRYPTED_RESPONSES: &[&str] = &["id_token", "userinfo", "introspection", "authorization"];
+/// For each response that can be encrypted (ID token, userinfo, introspection, authorization):
+/// its `_encrypted_response_alg`, `_encrypted_response_enc` and `_signed_response_alg` members.
+const ENCRYPTED_RESPONSE_MEMBERS: [[&str; 3]; 4] = [
+    [
+        "id_token_encrypted_response_alg",
+        "id_token_encrypted_response_enc",
+        "id_token_signed_response_alg",
+    ],
+    [
+        "userinfo_encrypted_response_alg",
+        "userinfo_encrypted_response_enc",
+        "userinfo_signed_response_alg",
+    ],
+    [
+        "introspection_encrypted_response_alg",
+        "introspection_encrypted_response_enc",
+        "introspection_signed_response_alg",
+    ],
+    [
+        "authorization_encrypted_response_alg",
+        "authorization_encrypted_response_enc",
+        "authorization_signed_response_alg",
+    ],
+];
 
 /// OpenID Connect RP Metadata Choices 1.0: each input-only preference list and the member it
 /// chooses, in resolution order (the method is chosen before its signing algorithm).
@@ -385,31 +407,123 @@ fn localized_key(key: &str) -> Option<(&'static str, &str)> {
 /// lists (`token_endpoint_auth_methods_supported`, ...) pick their target member and are not
 /// kept. Returns the metadata with defaults applied, or the first rule the
 /// input breaks. Never panics, whatever the input.
+///
+/// Builds the server-dependent tables on every call: a service validating many documents
+/// against the same server keeps a [`Validator`] instead.
 pub fn validate(
     input: Map<String, Value>,
     server: &ServerMetadata,
 ) -> Result<ClientMetadata, MetadataError> {
-    let recognised = recognised_members(server);
-    let kind_of = |k: &str| {
-        recognised
+    validate_prepared(input, server, &Prepared::new(server))
+}
+
+/// What validation derives from the [`ServerMetadata`] alone, built once.
+#[derive(Debug, Clone)]
+struct Prepared {
+    /// Every recognised member with its type, in checking order.
+    recognised: Vec<(&'static str, Kind)>,
+    /// The same, sorted by name, for lookups.
+    by_name: Vec<(&'static str, Kind)>,
+    /// Whether no name appears twice in `recognised` (so `by_name` has every entry).
+    unique_names: bool,
+    /// All the defaults (with the operator's `client_defaults`).
+    defaults: Map<String, Value>,
+    /// The defaults of recognised members, in the order they are assigned.
+    recognised_defaults: Vec<(String, Value)>,
+    /// `response_types_supported`, each normalised.
+    response_types_supported: Vec<String>,
+}
+
+impl Prepared {
+    fn new(server: &ServerMetadata) -> Self {
+        let recognised = recognised_members(server);
+        let mut by_name = recognised.clone();
+        // The first entry of a name wins, as a linear search finds it.
+        by_name.sort_by_key(|(n, _)| *n);
+        by_name.dedup_by_key(|(n, _)| *n);
+        let unique_names = by_name.len() == recognised.len();
+        let defaults = defaults(server);
+        let recognised_defaults = defaults
             .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, kind)| *kind)
-    };
+            .filter(|(k, _)| recognised.iter().any(|(n, _)| n == k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let response_types_supported = server
+            .response_types_supported
+            .iter()
+            .map(|r| normalise_response_type(r))
+            .collect();
+        Self {
+            recognised,
+            by_name,
+            unique_names,
+            defaults,
+            recognised_defaults,
+            response_types_supported,
+        }
+    }
+
+    fn kind_of(&self, k: &str) -> Option<Kind> {
+        self.by_name
+            .binary_search_by(|(n, _)| (*n).cmp(k))
+            .ok()
+            .map(|i| self.by_name[i].1)
+    }
+}
+
+/// Validation against one [`ServerMetadata`], with the tables derived from it (recognised
+/// members, defaults) built once instead of per document. [`Validator::validate`] gives the
+/// same results as [`validate`].
+#[derive(Debug, Clone)]
+pub struct Validator {
+    server: ServerMetadata,
+    prepared: Prepared,
+}
+
+impl Validator {
+    /// Prepares validation against `server`.
+    pub fn new(server: ServerMetadata) -> Self {
+        let prepared = Prepared::new(&server);
+        Self { server, prepared }
+    }
+
+    /// The server metadata it validates against.
+    pub fn server(&self) -> &ServerMetadata {
+        &self.server
+    }
+
+    /// As [`validate`].
+    pub fn validate(&self, input: Map<String, Value>) -> Result<ClientMetadata, MetadataError> {
+        validate_prepared(input, &self.server, &self.prepared)
+    }
+
+    /// As [`needs_secret_after_defaults`].
+    pub fn needs_secret_after_defaults(&self, properties: &Map<String, Value>) -> bool {
+        needs_secret_prepared(properties, &self.server, &self.prepared)
+    }
+}
+
+fn validate_prepared(
+    input: Map<String, Value>,
+    server: &ServerMetadata,
+    prepared: &Prepared,
+) -> Result<ClientMetadata, MetadataError> {
+    let recognised = &prepared.recognised;
+    let kind_of = |k: &str| prepared.kind_of(k);
 
     // 1. Assign: defaults (but not for a member the client offers a choice list for), then
     //    every recognised, localized or extra member the client sent. Choice lists are kept
     //    apart: they are input only.
-    let choices = offered_choices(&input, server, &recognised);
+    let choices = offered_choices(&input, server, recognised);
     let chosen = |k: &str| {
         CHOICES
             .iter()
             .any(|(c, t)| *t == k && choices.contains_key(*c))
     };
     let mut m = Map::new();
-    for (k, v) in defaults(server) {
-        if kind_of(&k).is_some() && !chosen(&k) {
-            m.insert(k, v);
+    for (k, v) in &prepared.recognised_defaults {
+        if !chosen(k) {
+            m.insert(k.clone(), v.clone());
         }
     }
     let mut extra = Map::new();
@@ -439,9 +553,20 @@ pub fn validate(
     resolve_choices(&mut m, &choices, server)?;
 
     // 2. Types.
-    for (name, kind) in &recognised {
-        let Some(v) = m.get_mut(*name) else { continue };
-        check_type(name, *kind, v)?;
+    // Each present member is checked once, looked up by name (`m` holds a few members, the
+    // table ~40); if one fails, the table order decides which error is reported (the checks
+    // only de-duplicate arrays, so running them again is harmless).
+    let all_typed = prepared.unique_names
+        && m.iter_mut().all(|(name, v)| {
+            prepared
+                .kind_of(name)
+                .is_none_or(|kind| check_type(name, kind, v).is_ok())
+        });
+    if !all_typed {
+        for (name, kind) in recognised {
+            let Some(v) = m.get_mut(*name) else { continue };
+            check_type(name, *kind, v)?;
+        }
     }
     for (key, value) in &mut localized {
         let Some((base, tag)) = localized_key(key) else {
@@ -483,7 +608,7 @@ pub fn validate(
     let response_types = str_array(&m, "response_types");
     let tokens: Vec<String> = response_types
         .iter()
-        .flat_map(|r| r.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|r| r.split(' ').map(str::to_owned))
         .collect();
     let has = |t: &str| tokens.iter().any(|x| x == t);
 
@@ -491,12 +616,9 @@ pub fn validate(
     check_mandatory(&m, &response_types)?;
 
     // 6. Encryption dependencies: enc needs alg, alg defaults enc, encrypted needs signed.
-    for prefix in ENCRYPTED_RESPONSES {
-        let alg = format!("{prefix}_encrypted_response_alg");
-        let enc = format!("{prefix}_encrypted_response_enc");
-        let signed = format!("{prefix}_signed_response_alg");
-        encryption_pair(&mut m, &alg, &enc, kind_of(&alg).is_some())?;
-        if m.contains_key(&alg) && !m.contains_key(&signed) {
+    for [alg, enc, signed] in ENCRYPTED_RESPONSE_MEMBERS {
+        encryption_pair(&mut m, alg, enc, kind_of(alg).is_some())?;
+        if m.contains_key(alg) && !m.contains_key(signed) {
             return Err(fail(format!(
                 "{signed} is mandatory property when {alg} is provided"
             )));
@@ -510,7 +632,7 @@ pub fn validate(
     )?;
 
     // 7. Allowed values.
-    check_enums(&m, server)?;
+    check_enums(&m, server, &prepared.response_types_supported)?;
 
     // 8. URIs that are not redirect URIs (and their localized variants).
     for member in WEB_URIS {
@@ -772,9 +894,8 @@ fn check_mandatory(m: &Map<String, Value>, response_types: &[String]) -> Result<
             needs_keys.get_or_insert(format!("{member} {alg}"));
         }
     }
-    for prefix in ENCRYPTED_RESPONSES {
-        let member = format!("{prefix}_encrypted_response_alg");
-        if let Some(alg) = str_of(m, &member).filter(|a| jwks::is_asymmetric_jwe(a)) {
+    for [member, _, _] in ENCRYPTED_RESPONSE_MEMBERS {
+        if let Some(alg) = str_of(m, member).filter(|a| jwks::is_asymmetric_jwe(a)) {
             needs_keys.get_or_insert(format!("{member} {alg}"));
         }
     }
@@ -890,7 +1011,11 @@ fn resolve_choices(
 
 /// The values the server allows for a choice target (§4.4); the signing algorithm of token
 /// endpoint authentication depends on the client's `token_endpoint_auth_method`.
-fn allowed_values(target: &str, m: &Map<String, Value>, server: &ServerMetadata) -> Vec<String> {
+fn allowed_values<'s>(
+    target: &str,
+    m: &Map<String, Value>,
+    server: &'s ServerMetadata,
+) -> Vec<&'s str> {
     let s = server;
     match target {
         "id_token_signed_response_alg" => without_none(&s.id_token_signing_alg_values_supported),
@@ -908,12 +1033,12 @@ fn allowed_values(target: &str, m: &Map<String, Value>, server: &ServerMetadata)
             .backchannel_authentication_request_signing_alg_values_supported
             .iter()
             .filter(|a| jwks::is_asymmetric_jws(a))
-            .cloned()
+            .map(String::as_str)
             .collect(),
-        "request_object_encryption_alg" => s.request_object_encryption_alg_values_supported.clone(),
-        "request_object_encryption_enc" => s.request_object_encryption_enc_values_supported.clone(),
-        "subject_type" => s.subject_types_supported.clone(),
-        "token_endpoint_auth_method" => s.token_endpoint_auth_methods_supported.clone(),
+        "request_object_encryption_alg" => strs(&s.request_object_encryption_alg_values_supported),
+        "request_object_encryption_enc" => strs(&s.request_object_encryption_enc_values_supported),
+        "subject_type" => strs(&s.subject_types_supported),
+        "token_endpoint_auth_method" => strs(&s.token_endpoint_auth_methods_supported),
         "token_endpoint_auth_signing_alg" => {
             let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
             s.token_endpoint_auth_signing_alg_values_supported
@@ -923,11 +1048,11 @@ fn allowed_values(target: &str, m: &Map<String, Value>, server: &ServerMetadata)
                     "private_key_jwt" => !alg.starts_with("HS") && *alg != "none",
                     _ => false,
                 })
-                .cloned()
+                .map(String::as_str)
                 .collect()
         }
-        t if t.ends_with("_encrypted_response_alg") => s.encryption_alg_values_supported.clone(),
-        t if t.ends_with("_encrypted_response_enc") => s.encryption_enc_values_supported.clone(),
+        t if t.ends_with("_encrypted_response_alg") => strs(&s.encryption_alg_values_supported),
+        t if t.ends_with("_encrypted_response_enc") => strs(&s.encryption_enc_values_supported),
         _ => Vec::new(),
     }
 }
@@ -946,37 +1071,57 @@ fn pairwise_grant_needing_key_auth(m: &Map<String, Value>, method: &str) -> Opti
         .find(|g| grants.iter().any(|x| x == g))
 }
 
-fn without_none(values: &[String]) -> Vec<String> {
-    values.iter().filter(|v| *v != "none").cloned().collect()
+fn without_none(values: &[String]) -> Vec<&str> {
+    values
+        .iter()
+        .filter(|v| *v != "none")
+        .map(String::as_str)
+        .collect()
+}
+
+fn strs(values: &[String]) -> Vec<&str> {
+    values.iter().map(String::as_str).collect()
 }
 
 /// The allowed-value checks, in the reference's order (§4.1 step 10).
-fn check_enums(m: &Map<String, Value>, server: &ServerMetadata) -> Result<(), MetadataError> {
+fn check_enums(
+    m: &Map<String, Value>,
+    server: &ServerMetadata,
+    supported_response_types: &[String],
+) -> Result<(), MetadataError> {
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<String>>();
-    let one_of = |key: &str| check_one_of(m, key, &allowed_values(key, m, server));
-    check_one_of(m, "application_type", &s(&["native", "web"]))?;
+    // Only a member that is there (as a string) is checked: the allowed values are built then.
+    let one_of = |key: &str| {
+        if str_of(m, key).is_none() {
+            return Ok(());
+        }
+        check_one_of(m, key, &allowed_values(key, m, server))
+    };
+    if let Some(value) = str_of(m, "application_type")
+        && value != "native"
+        && value != "web"
+    {
+        check_one_of(m, "application_type", &s(&["native", "web"]))?;
+    }
     check_all_of(m, "default_acr_values", &server.acr_values_supported)?;
     check_all_of(m, "grant_types", &server.grant_types_supported)?;
     one_of("id_token_encrypted_response_alg")?;
     one_of("id_token_encrypted_response_enc")?;
     one_of("id_token_signed_response_alg")?;
     one_of("request_object_signing_alg")?;
-    let modes: Vec<String> = server
-        .backchannel_token_delivery_modes_supported
-        .iter()
-        .filter(|x| *x == "poll" || *x == "ping")
-        .cloned()
-        .collect();
-    check_one_of(m, "backchannel_token_delivery_mode", &modes)?;
+    if str_of(m, "backchannel_token_delivery_mode").is_some() {
+        let modes: Vec<String> = server
+            .backchannel_token_delivery_modes_supported
+            .iter()
+            .filter(|x| *x == "poll" || *x == "ping")
+            .cloned()
+            .collect();
+        check_one_of(m, "backchannel_token_delivery_mode", &modes)?;
+    }
     one_of("backchannel_authentication_request_signing_alg")?;
     one_of("request_object_encryption_alg")?;
     one_of("request_object_encryption_enc")?;
-    let supported_response_types: Vec<String> = server
-        .response_types_supported
-        .iter()
-        .map(|r| normalise_response_type(r))
-        .collect();
-    check_all_of(m, "response_types", &supported_response_types)?;
+    check_all_of(m, "response_types", supported_response_types)?;
     check_all_of(m, "response_modes", &server.response_modes_supported)?;
     one_of("subject_type")?;
     check_all_of(
@@ -999,10 +1144,10 @@ fn check_enums(m: &Map<String, Value>, server: &ServerMetadata) -> Result<(), Me
         )));
     }
     one_of("token_endpoint_auth_signing_alg")?;
-    for prefix in ["userinfo", "introspection", "authorization"] {
-        one_of(&format!("{prefix}_encrypted_response_alg"))?;
-        one_of(&format!("{prefix}_encrypted_response_enc"))?;
-        one_of(&format!("{prefix}_signed_response_alg"))?;
+    for [alg, enc, signed] in &ENCRYPTED_RESPONSE_MEMBERS[1..] {
+        one_of(alg)?;
+        one_of(enc)?;
+        one_of(signed)?;
     }
     Ok(())
 }
@@ -1070,8 +1215,8 @@ fn normalise_response_type(value: &str) -> String {
 }
 
 /// `'a'`, `'a' or 'b'`, `'a', 'b', or 'c'`.
-fn or_list(values: &[String]) -> String {
-    let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+fn or_list<S: AsRef<str>>(values: &[S]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("'{}'", v.as_ref())).collect();
     match quoted.as_slice() {
         [] => String::new(),
         [one] => one.clone(),
@@ -1080,15 +1225,15 @@ fn or_list(values: &[String]) -> String {
     }
 }
 
-fn check_one_of(
+fn check_one_of<S: AsRef<str>>(
     m: &Map<String, Value>,
     key: &str,
-    allowed: &[String],
+    allowed: &[S],
 ) -> Result<(), MetadataError> {
     let Some(value) = str_of(m, key) else {
         return Ok(());
     };
-    if allowed.iter().any(|a| a == value) {
+    if allowed.iter().any(|a| a.as_ref() == value) {
         return Ok(());
     }
     if allowed.is_empty() {
@@ -1107,8 +1252,14 @@ fn check_all_of(
     key: &str,
     allowed: &[String],
 ) -> Result<(), MetadataError> {
-    let values = str_array(m, key);
-    let Some(bad) = values.iter().find(|v| !allowed.contains(v)) else {
+    let Some(Value::Array(items)) = m.get(key) else {
+        return Ok(());
+    };
+    let Some(bad) = items
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|v| !allowed.iter().any(|a| a == v))
+    else {
         return Ok(());
     };
     Err(fail(if allowed.is_empty() {
@@ -1219,12 +1370,20 @@ pub fn needs_secret_after_defaults(
     properties: &Map<String, Value>,
     server: &ServerMetadata,
 ) -> bool {
+    needs_secret_prepared(properties, server, &Prepared::new(server))
+}
+
+fn needs_secret_prepared(
+    properties: &Map<String, Value>,
+    server: &ServerMetadata,
+    prepared: &Prepared,
+) -> bool {
     let choices = if server.features.rp_metadata_choices {
-        offered_choices(properties, server, &recognised_members(server))
+        offered_choices(properties, server, &prepared.recognised)
     } else {
         Map::new()
     };
-    let defaults = defaults(server);
+    let defaults = &prepared.defaults;
     if choices.is_empty() {
         // The input over the defaults, looked up member by member rather than merged into a copy.
         return super::needs_secret_by(|k| {
@@ -1234,7 +1393,7 @@ pub fn needs_secret_after_defaults(
                 .or_else(|| defaults.get(k))
         });
     }
-    let mut merged = defaults;
+    let mut merged = defaults.clone();
     for (choice, target) in CHOICES {
         if choices.contains_key(*choice) {
             merged.remove(*target);
