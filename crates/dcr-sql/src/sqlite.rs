@@ -178,8 +178,10 @@ impl SqliteStore {
 
     /// Closes the connections (after in-flight queries finish).
     pub async fn close(&self) {
-        self.writer.close().await;
+        // Readers first: the last connection to close checkpoints the WAL into the database
+        // file and removes it, which a read-only connection cannot do.
         self.reader.close().await;
+        self.writer.close().await;
     }
 }
 
