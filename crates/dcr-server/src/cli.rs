@@ -49,12 +49,13 @@ pub enum ClientsCommand {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
         /// Start after this client id (paging).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         after: Option<String>,
     },
     /// Prints a client's stored metadata as JSON (the secret redacted unless `--show-secret`).
     Show {
-        /// The client id.
+        /// The client id (generated ids may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// Print `client_secret` as stored.
         #[arg(long)]
@@ -62,7 +63,8 @@ pub enum ClientsCommand {
     },
     /// Deletes a client and its registration access tokens.
     Delete {
-        /// The client id.
+        /// The client id (generated ids may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Removes abandoned open registrations by the `[registration.prune]` rules.
@@ -96,6 +98,7 @@ pub enum IatCommand {
     /// Revokes the token with this id.
     Revoke {
         /// The token id (from `dcr iat list`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }
@@ -295,4 +298,37 @@ async fn iat(config: &Config, command: IatCommand) -> anyhow::Result<()> {
     };
     store.close().await;
     result.context("iat")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::{Cli, ClientsCommand, Command};
+
+    #[test]
+    fn client_ids_may_start_with_a_hyphen() {
+        // nanoid's alphabet has `-`: one generated id in 64 starts with it.
+        let cli = Cli::try_parse_from(["dcr", "clients", "show", "-Qx", "--show-secret"])
+            .expect("parsed");
+        let Command::Clients(ClientsCommand::Show {
+            client_id,
+            show_secret,
+        }) = cli.command
+        else {
+            panic!("not `clients show`: {cli:?}");
+        };
+        assert_eq!(client_id, "-Qx");
+        assert!(show_secret);
+        let cli = Cli::try_parse_from(["dcr", "clients", "delete", "--", "-Qx"]).expect("parsed");
+        assert!(matches!(
+            cli.command,
+            Command::Clients(ClientsCommand::Delete { client_id }) if client_id == "-Qx"
+        ));
+        let cli = Cli::try_parse_from(["dcr", "clients", "delete", "-Qx"]).expect("parsed");
+        assert!(matches!(
+            cli.command,
+            Command::Clients(ClientsCommand::Delete { client_id }) if client_id == "-Qx"
+        ));
+    }
 }
