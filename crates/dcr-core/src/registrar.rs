@@ -55,45 +55,43 @@ impl ClientResponse {
         }
         body
     }
-}
 
-/// Serialises as [`ClientResponse::to_json`] does (the same members, in the same sorted key
-/// order), without copying the metadata.
-impl serde::Serialize for ClientResponse {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let extras: [(&str, &str); 2] = match (
+    /// The JSON body, with the same members as [`ClientResponse::to_json`]: the metadata's
+    /// shared JSON ([`ClientMetadata::json`], usually already written for the store) with the
+    /// two token members appended, instead of serialising the metadata again.
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        let metadata = self.metadata.json();
+        let (Some(token), Some(uri)) = (
             &self.registration_access_token,
             &self.registration_client_uri,
-        ) {
-            (Some(token), Some(uri)) => [
-                ("registration_access_token", token.expose()),
-                ("registration_client_uri", uri.as_str()),
-            ],
-            _ => [("", ""); 2],
+        ) else {
+            return metadata.as_bytes().to_vec();
         };
-        let extras: &[(&str, &str)] = if extras[0].0.is_empty() { &[] } else { &extras };
-        let members = self.metadata.as_map();
-        let replaced = extras
-            .iter()
-            .filter(|(k, _)| members.contains_key(*k))
-            .count();
-        let mut map = serializer.serialize_map(Some(members.len() + extras.len() - replaced))?;
-        // Both sequences are sorted by key: merge them.
-        let mut extra = extras.iter().peekable();
-        for (key, value) in members {
-            while let Some((k, v)) = extra.next_if(|(k, _)| *k <= key.as_str()) {
-                map.serialize_entry(k, v)?;
-            }
-            if !extras.iter().any(|(k, _)| k == key) {
-                map.serialize_entry(key, value)?;
-            }
+        // Server members the metadata never holds; if it did, they would be replaced.
+        if self.metadata.get("registration_access_token").is_some()
+            || self.metadata.get("registration_client_uri").is_some()
+        {
+            return Value::Object(self.to_json()).to_string().into_bytes();
         }
-        for (k, v) in extra {
-            map.serialize_entry(k, v)?;
+        let members = metadata.strip_suffix('}').unwrap_or("{");
+        let mut out = Vec::with_capacity(metadata.len() + token.expose().len() + uri.len() + 64);
+        out.extend_from_slice(members.as_bytes());
+        if members.len() > 1 {
+            out.push(b',');
         }
-        map.end()
+        out.extend_from_slice(b"\"registration_access_token\":");
+        write_json_string(&mut out, token.expose());
+        out.extend_from_slice(b",\"registration_client_uri\":");
+        write_json_string(&mut out, uri);
+        out.push(b'}');
+        out
     }
+}
+
+/// Appends `s` as a JSON string.
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing a string into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(out, s);
 }
 
 /// A client whose registration access token was checked: the subject of read, update and delete.
@@ -308,14 +306,19 @@ impl Registrar {
             .remove(b'.')
             .remove(b'_')
             .remove(b'~');
-        format!(
-            "{}/{}",
-            self.inner
-                .settings
-                .registration_endpoint
-                .trim_end_matches('/'),
-            percent_encoding::utf8_percent_encode(client_id, PATH_SEGMENT)
-        )
+        let base = self
+            .inner
+            .settings
+            .registration_endpoint
+            .trim_end_matches('/');
+        let mut uri = String::with_capacity(base.len() + 1 + client_id.len());
+        uri.push_str(base);
+        uri.push('/');
+        uri.extend(percent_encoding::utf8_percent_encode(
+            client_id,
+            PATH_SEGMENT,
+        ));
+        uri
     }
 
     /// RFC 7591 §3.1: registers a client.
@@ -946,17 +949,34 @@ mod tests {
     }
 
     #[test]
-    fn serialize_matches_to_json_byte_for_byte() {
+    fn json_bytes_have_the_members_of_to_json() {
         for r in [
             response(true, &[]),
             response(false, &[]),
             response(true, &[("registration_access_token", Value::from("stale"))]),
             response(true, &[("zzz", Value::from(1)), ("aaa", Value::from(2))]),
+            response(true, &[("quote", Value::from("a\"b\\c"))]),
         ] {
-            assert_eq!(
-                serde_json::to_string(&r).unwrap(),
-                serde_json::to_string(&r.to_json()).unwrap()
-            );
+            let bytes = r.to_json_bytes();
+            let parsed: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(parsed, Value::Object(r.to_json()), "{parsed}");
         }
+    }
+
+    #[test]
+    fn json_bytes_reuse_the_metadata_json() {
+        let r = response(true, &[]);
+        let metadata = r.metadata.json();
+        let bytes = r.to_json_bytes();
+        assert!(bytes.starts_with(metadata.strip_suffix('}').unwrap().as_bytes()));
+        assert!(Arc::ptr_eq(&metadata, &r.metadata.json()));
+        let empty = ClientResponse {
+            metadata: ClientMetadata::default(),
+            ..response(true, &[])
+        };
+        assert_eq!(
+            serde_json::from_slice::<Value>(&empty.to_json_bytes()).unwrap(),
+            Value::Object(empty.to_json())
+        );
     }
 }

@@ -1,6 +1,5 @@
 //! The four registration handlers: thin mappings from HTTP onto the registrar.
 
-use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
@@ -88,8 +87,13 @@ pub(crate) fn request_context(state: &AppState, parts: &Parts) -> RequestContext
     }
 }
 
-fn json(status: StatusCode, body: ClientResponse) -> Response {
-    (status, Json(body)).into_response()
+fn json(status: StatusCode, body: &ClientResponse) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_json_bytes(),
+    )
+        .into_response()
 }
 
 /// Applies the registration limits: per client address, per initial access token, global.
@@ -162,7 +166,7 @@ async fn register_inner(state: &AppState, parts: Parts, body: Body) -> Result<Re
         .await
         .map_err(|e| state.fail(e))?;
     metrics::counter!("dcr_registrations_total", "operation" => "create").increment(1);
-    Ok(json(StatusCode::CREATED, response))
+    Ok(json(StatusCode::CREATED, &response))
 }
 
 /// The client id of the path; one that is not valid UTF-8 once decoded is decoded lossily,
@@ -225,7 +229,7 @@ pub(crate) async fn read(
     let (parts, _) = request.into_parts();
     let client_id = client_id(path, &parts);
     match authorize(&state, &parts, &client_id, "read").await {
-        Ok(authorized) => json(StatusCode::OK, state.registrar.read(authorized)),
+        Ok(authorized) => json(StatusCode::OK, &state.registrar.read(authorized)),
         Err(r) => r.into_response(),
     }
 }
@@ -253,7 +257,7 @@ pub(crate) async fn update(
     match state.registrar.update(ctx, authorized, body).await {
         Ok(response) => {
             metrics::counter!("dcr_registrations_total", "operation" => "update").increment(1);
-            json(StatusCode::OK, response)
+            json(StatusCode::OK, &response)
         }
         Err(e) => state.fail(e).into_response(),
     }

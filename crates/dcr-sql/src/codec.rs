@@ -3,19 +3,17 @@
 use dcr_core::metadata::ClientMetadata;
 use dcr_core::store::StoreError;
 use dcr_core::token::TokenHash;
-use serde_json::{Map, Value};
 
 pub(crate) fn backend(err: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(err.to_string())
 }
 
 pub(crate) fn metadata_to_text(md: &ClientMetadata) -> Result<String, StoreError> {
-    serde_json::to_string(md.as_map()).map_err(backend)
+    Ok(md.json().to_string())
 }
 
 pub(crate) fn metadata_from_text(text: &str) -> Result<ClientMetadata, StoreError> {
-    let map: Map<String, Value> = serde_json::from_str(text).map_err(backend)?;
-    Ok(ClientMetadata::from_trusted(map))
+    ClientMetadata::from_trusted_json(text.into()).map_err(backend)
 }
 
 pub(crate) fn policies_to_text(policies: &[String]) -> Result<String, StoreError> {

@@ -20,7 +20,7 @@ pub use server::{Features, ServerMetadata, SoftwareStatementIssuer};
 pub use statement::{apply_software_statement, verify_software_statement};
 pub use validate::{Validator, needs_secret_after_defaults, validate};
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -87,8 +87,45 @@ impl From<MetadataError> for crate::RegistrationError {
 /// Only [`validate`] builds one from client input; [`ClientMetadata::from_trusted`] rebuilds one
 /// from storage. The members are shared: cloning is cheap (stores hand out copies on every read),
 /// and a change copies them first.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ClientMetadata(Arc<Map<String, Value>>);
+#[derive(Clone, PartialEq, Default)]
+pub struct ClientMetadata(Arc<Shared>);
+
+/// The members, and their compact JSON once someone asked for it.
+#[derive(Default)]
+struct Shared {
+    members: Map<String, Value>,
+    json: OnceLock<Arc<str>>,
+}
+
+impl Shared {
+    fn new(members: Map<String, Value>) -> Self {
+        Self {
+            members,
+            json: OnceLock::new(),
+        }
+    }
+}
+
+/// A copy is about to change: it starts without the JSON of the original.
+impl Clone for Shared {
+    fn clone(&self) -> Self {
+        Self::new(self.members.clone())
+    }
+}
+
+impl PartialEq for Shared {
+    fn eq(&self, other: &Self) -> bool {
+        self.members == other.members
+    }
+}
+
+impl std::fmt::Debug for ClientMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ClientMetadata")
+            .field(&self.0.members)
+            .finish()
+    }
+}
 
 /// Authentication methods that work without a client secret.
 const SECRETLESS_AUTH_METHODS: &[&str] = &[
@@ -145,27 +182,53 @@ pub(crate) fn needs_secret_by<'a>(get: impl Fn(&str) -> Option<&'a Value>) -> bo
 impl ClientMetadata {
     /// Rebuilds metadata that was validated before (read back from a store).
     pub fn from_trusted(map: Map<String, Value>) -> Self {
-        Self(Arc::new(map))
+        Self(Arc::new(Shared::new(map)))
+    }
+
+    /// Rebuilds metadata that was validated before from the JSON text a store kept (as
+    /// [`ClientMetadata::json`] wrote it). That text becomes the one [`ClientMetadata::json`]
+    /// returns, so a stored client is not serialised again to be answered.
+    pub fn from_trusted_json(json: Arc<str>) -> Result<Self, serde_json::Error> {
+        let members = serde_json::from_str(&json)?;
+        Ok(Self(Arc::new(Shared {
+            members,
+            json: OnceLock::from(json),
+        })))
+    }
+
+    /// The members as compact JSON (keys in order), serialised on the first call and shared by
+    /// every clone: a store and the response to the same registration write it once.
+    pub fn json(&self) -> Arc<str> {
+        self.0
+            .json
+            .get_or_init(|| {
+                // Serialising a map of JSON values cannot fail (keys are strings).
+                let text = serde_json::to_string(&self.0.members).unwrap_or_default();
+                Arc::from(text)
+            })
+            .clone()
     }
 
     /// The members.
     pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
+        &self.0.members
     }
 
     /// The members, by value.
     pub fn into_map(self) -> Map<String, Value> {
-        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
+        Arc::try_unwrap(self.0)
+            .map(|shared| shared.members)
+            .unwrap_or_else(|shared| shared.members.clone())
     }
 
     /// One member.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key)
+        self.0.members.get(key)
     }
 
     /// A string member.
     pub fn str(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(Value::as_str)
+        self.0.members.get(key).and_then(Value::as_str)
     }
 
     /// `client_id`.
@@ -180,18 +243,26 @@ impl ClientMetadata {
 
     /// Whether this client needs a secret (see [`needs_secret`]).
     pub fn needs_secret(&self) -> bool {
-        needs_secret(&self.0)
+        needs_secret(&self.0.members)
+    }
+
+    /// The members, to change: a shared copy is copied first, and the JSON of the old
+    /// members is dropped.
+    fn members_mut(&mut self) -> &mut Map<String, Value> {
+        let shared = Arc::make_mut(&mut self.0);
+        shared.json = OnceLock::new();
+        &mut shared.members
     }
 
     /// Sets a server-managed member (`client_secret`, `client_secret_expires_at`, ...).
     pub fn set_server_member(&mut self, key: &str, value: Value) {
-        Arc::make_mut(&mut self.0).insert(key.to_owned(), value);
+        self.members_mut().insert(key.to_owned(), value);
     }
 
     /// Removes a server-managed member.
     pub fn remove_server_member(&mut self, key: &str) -> Option<Value> {
-        if self.0.contains_key(key) {
-            Arc::make_mut(&mut self.0).remove(key)
+        if self.0.members.contains_key(key) {
+            self.members_mut().remove(key)
         } else {
             None
         }
