@@ -118,6 +118,7 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use dcr_core::Registrar;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
+use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// How the router is laid out and what it accepts.
@@ -266,19 +267,28 @@ pub fn router(registrar: Registrar, options: HttpOptions) -> Router {
             other = other.route(&e.endpoint.path, e.handler);
         }
     }
-    let registration = registration
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::PRAGMA,
-            HeaderValue::from_static("no-cache"),
-        ));
-    let mut app = registration.merge(other);
-    if track {
-        app = app.layer(axum::middleware::from_fn(observe::track));
-    }
+    // Each `Router::layer` call wraps every route in one more boxed service, cloned per
+    // request: the layers of a route go in one call.
+    let track = track.then(|| {
+        axum::middleware::from_fn_with_state(
+            Arc::new(observe::RequestMetrics::default()),
+            observe::track,
+        )
+    });
+    let registration = registration.layer(
+        ServiceBuilder::new()
+            .option_layer(track.clone())
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::PRAGMA,
+                HeaderValue::from_static("no-cache"),
+            )),
+    );
+    let other = other.layer(ServiceBuilder::new().option_layer(track));
+    let app = registration.merge(other);
     app.with_state(state)
 }
 

@@ -3,13 +3,16 @@
 //! Metrics go through the [`metrics`] facade: they cost nothing until the application installs
 //! a recorder (the `dcr` server installs a Prometheus one and serves `/metrics`).
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use metrics::{Counter, Histogram};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -17,21 +20,79 @@ use crate::AppState;
 /// The OpenAPI 3.1 document of the router with default options (registration at `/reg`).
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
-/// Counts requests by method, matched route and status, and times them.
-pub(crate) async fn track(request: Request, next: Next) -> Response {
+/// The metric handles of the requests seen so far, by matched route, then method and status:
+/// a request costs a map lookup under a read lock and two atomic updates, instead of a
+/// registry lookup that allocates its labels. Handles are taken from the recorder installed
+/// when a combination is first seen, so install the recorder before serving.
+#[derive(Debug, Default)]
+pub(crate) struct RequestMetrics {
+    by_route: RwLock<HashMap<Arc<str>, Vec<RequestHandles>>>,
+}
+
+#[derive(Debug)]
+struct RequestHandles {
+    method: Method,
+    status: StatusCode,
+    requests: Counter,
+    duration: Histogram,
+}
+
+impl RequestMetrics {
+    fn record(&self, method: &Method, route: &str, status: StatusCode, seconds: f64) {
+        let by_route = self.by_route.read().unwrap_or_else(PoisonError::into_inner);
+        let seen = by_route
+            .get(route)
+            .and_then(|v| v.iter().find(|h| h.method == method && h.status == status));
+        if let Some(h) = seen {
+            h.requests.increment(1);
+            h.duration.record(seconds);
+            return;
+        }
+        drop(by_route);
+        let h = RequestHandles {
+            method: method.clone(),
+            status,
+            requests: metrics::counter!("dcr_http_requests_total",
+                "method" => method.as_str().to_owned(), "route" => route.to_owned(),
+                "status" => status.as_str().to_owned()),
+            duration: metrics::histogram!("dcr_http_request_duration_seconds",
+                "method" => method.as_str().to_owned(), "route" => route.to_owned()),
+        };
+        h.requests.increment(1);
+        h.duration.record(seconds);
+        let mut by_route = self
+            .by_route
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let handles = by_route.entry(Arc::from(route)).or_default();
+        if !handles
+            .iter()
+            .any(|x| x.method == h.method && x.status == h.status)
+        {
+            handles.push(h);
+        }
+    }
+}
+
+/// Counts requests by method, matched route and status, and times them (a route layer).
+pub(crate) async fn track(
+    State(metrics): State<Arc<RequestMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().clone();
+    // Layered on the routes, so the route is always known.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("dcr_http_requests_total", "method" => method.clone(),
-        "route" => route.clone(), "status" => status)
-    .increment(1);
-    metrics::histogram!("dcr_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    if let Some(route) = route {
+        metrics.record(
+            &method,
+            route.as_str(),
+            response.status(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
     response
 }
 

@@ -1,5 +1,6 @@
 //! Wiring: configuration → store → registrar → router → listening socket.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +27,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use tower::{ServiceBuilder, ServiceExt as _};
+use tower::{Service, ServiceBuilder, ServiceExt as _};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -166,8 +168,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .into_response()
 }
 
-/// The HTTP application of a configuration, with its request id, logging, timeout and panic
-/// layers.
+/// The HTTP application of a configuration (served inside [`with_layers`]).
 pub fn build_router(config: &Config, registrar: Registrar, limits: RateLimits) -> Router {
     let options = dcr_http::HttpOptions {
         registration_path: format!("{}{}", config.issuer_path(), config.registration.path),
@@ -188,16 +189,23 @@ pub fn build_router(config: &Config, registrar: Registrar, limits: RateLimits) -
         let _ = prometheus();
         app = app.route("/metrics", get(render_metrics));
     }
-    with_layers(
-        app,
-        Duration::from_secs(config.limits.request_timeout_seconds),
-    )
+    app
 }
 
-/// Request ids, logs without secrets, a request timeout and panic safety around `app`.
-pub fn with_layers(app: Router, request_timeout: Duration) -> Router {
+/// Request ids, logs without secrets, a request timeout and panic safety around `app`, as one
+/// service around the whole router (a `Router::layer` would wrap every route in a boxed
+/// service that axum clones on each request).
+pub fn with_layers(
+    app: Router,
+    request_timeout: Duration,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
     let request_id = HeaderName::from_static("x-request-id");
-    let layers = ServiceBuilder::new()
+    ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
         // Outermost first: nothing below ever logs these headers.
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -213,8 +221,9 @@ pub fn with_layers(app: Router, request_timeout: Duration) -> Router {
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    // The path only: a query string may carry a token.
-                    tracing::info_span!("request", request_id = %id,
+                    // The path only: a query string may carry a token. Its own target, so
+                    // that a filter can keep `dcr_server::app` lines without a span per request.
+                    tracing::info_span!(target: "dcr::request", "request", request_id = %id,
                         method = %req.method(), path = %req.uri().path())
                 })
                 .on_request(())
@@ -225,8 +234,8 @@ pub fn with_layers(app: Router, request_timeout: Duration) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
-        ));
-    app.layer(layers)
+        ))
+        .service(app)
 }
 
 /// A configured server, bound to its socket but not yet serving.
@@ -302,6 +311,10 @@ impl Application {
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        let app = with_layers(
+            self.router.clone(),
+            Duration::from_secs(limits.request_timeout_seconds),
+        );
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -326,9 +339,9 @@ impl Application {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let router = self.router.clone();
-            let service = TowerToHyperService::new(router.map_request(
-                move |mut req: Request<hyper::body::Incoming>| {
+            let service = TowerToHyperService::new(app.clone().map_request(
+                move |req: Request<hyper::body::Incoming>| {
+                    let mut req = req.map(Body::new);
                     req.extensions_mut().insert(ConnectInfo(remote));
                     req
                 },
