@@ -209,6 +209,75 @@ const CHOICES: &[(&str, &str)] = &[
     ),
 ];
 
+/// How an allowed-value rule (§4.1 step 10) checks its member.
+#[derive(Debug, Clone, Copy)]
+enum AllowedRule {
+    /// A string among [`allowed_values`].
+    OneOf,
+    /// An array whose strings are all in one of the server's lists.
+    AllOf(fn(&ServerMetadata) -> &[String]),
+    /// `response_types`: an array whose values are all supported (once normalised).
+    ResponseTypes,
+    /// `application_type`: `native` or `web`.
+    ApplicationType,
+    /// `backchannel_token_delivery_mode`: `poll` or `ping`, if the server supports it.
+    DeliveryMode,
+    /// `token_endpoint_auth_method`: [`AllowedRule::OneOf`], then, whether the member is there
+    /// or not, the method a pairwise device or CIBA client needs.
+    AuthMethod,
+    /// `token_endpoint_auth_signing_alg`: only with a method that signs, then
+    /// [`AllowedRule::OneOf`].
+    AuthSigningAlg,
+}
+
+/// The allowed-value rules, in the reference's order (§4.1 step 10).
+const ALLOWED_VALUE_RULES: &[(&str, AllowedRule)] = &[
+    ("application_type", AllowedRule::ApplicationType),
+    (
+        "default_acr_values",
+        AllowedRule::AllOf(|s| &s.acr_values_supported),
+    ),
+    (
+        "grant_types",
+        AllowedRule::AllOf(|s| &s.grant_types_supported),
+    ),
+    ("id_token_encrypted_response_alg", AllowedRule::OneOf),
+    ("id_token_encrypted_response_enc", AllowedRule::OneOf),
+    ("id_token_signed_response_alg", AllowedRule::OneOf),
+    ("request_object_signing_alg", AllowedRule::OneOf),
+    ("backchannel_token_delivery_mode", AllowedRule::DeliveryMode),
+    (
+        "backchannel_authentication_request_signing_alg",
+        AllowedRule::OneOf,
+    ),
+    ("request_object_encryption_alg", AllowedRule::OneOf),
+    ("request_object_encryption_enc", AllowedRule::OneOf),
+    ("response_types", AllowedRule::ResponseTypes),
+    (
+        "response_modes",
+        AllowedRule::AllOf(|s| &s.response_modes_supported),
+    ),
+    ("subject_type", AllowedRule::OneOf),
+    (
+        "authorization_details_types",
+        AllowedRule::AllOf(|s| &s.authorization_details_types_supported),
+    ),
+    ("token_endpoint_auth_method", AllowedRule::AuthMethod),
+    (
+        "token_endpoint_auth_signing_alg",
+        AllowedRule::AuthSigningAlg,
+    ),
+    ("userinfo_encrypted_response_alg", AllowedRule::OneOf),
+    ("userinfo_encrypted_response_enc", AllowedRule::OneOf),
+    ("userinfo_signed_response_alg", AllowedRule::OneOf),
+    ("introspection_encrypted_response_alg", AllowedRule::OneOf),
+    ("introspection_encrypted_response_enc", AllowedRule::OneOf),
+    ("introspection_signed_response_alg", AllowedRule::OneOf),
+    ("authorization_encrypted_response_alg", AllowedRule::OneOf),
+    ("authorization_encrypted_response_enc", AllowedRule::OneOf),
+    ("authorization_signed_response_alg", AllowedRule::OneOf),
+];
+
 /// The members a feature adds.
 fn feature_members(server: &ServerMetadata) -> Vec<(&'static str, Kind)> {
     let f = &server.features;
@@ -424,7 +493,8 @@ pub fn validate(
 struct Prepared {
     /// Every recognised member with its type, in checking order.
     recognised: Vec<(&'static str, Kind)>,
-    /// The same, sorted by name, for lookups.
+    /// The same, sorted by name length then name, for lookups (most comparisons are then
+    /// settled by the length alone).
     by_name: Vec<(&'static str, Kind)>,
     /// Whether no name appears twice in `recognised` (so `by_name` has every entry).
     unique_names: bool,
@@ -438,6 +508,8 @@ struct Prepared {
     encrypted_responses: Vec<[&'static str; 3]>,
     /// Whether `request_object_encryption_alg` is recognised.
     request_object_encryption: bool,
+    /// The rules of [`ALLOWED_VALUE_RULES`] whose member is recognised.
+    allowed_value_rules: Vec<(&'static str, AllowedRule)>,
     /// `response_types_supported`, each normalised.
     response_types_supported: Vec<String>,
 }
@@ -447,7 +519,7 @@ impl Prepared {
         let recognised = recognised_members(server);
         let mut by_name = recognised.clone();
         // The first entry of a name wins, as a linear search finds it.
-        by_name.sort_by_key(|(n, _)| *n);
+        by_name.sort_by_key(|(n, _)| (n.len(), *n));
         by_name.dedup_by_key(|(n, _)| *n);
         let unique_names = by_name.len() == recognised.len();
         let mut prepared = Self {
@@ -459,6 +531,7 @@ impl Prepared {
             defaults_typed: true,
             encrypted_responses: Vec::new(),
             request_object_encryption: false,
+            allowed_value_rules: Vec::new(),
             response_types_supported: server
                 .response_types_supported
                 .iter()
@@ -479,12 +552,17 @@ impl Prepared {
             .collect();
         prepared.request_object_encryption =
             prepared.kind_of("request_object_encryption_alg").is_some();
+        prepared.allowed_value_rules = ALLOWED_VALUE_RULES
+            .iter()
+            .copied()
+            .filter(|(member, _)| prepared.kind_of(member).is_some())
+            .collect();
         prepared
     }
 
     fn kind_of(&self, k: &str) -> Option<Kind> {
         self.by_name
-            .binary_search_by(|(n, _)| (*n).cmp(k))
+            .binary_search_by(|(n, _)| (n.len(), *n).cmp(&(k.len(), k)))
             .ok()
             .map(|i| self.by_name[i].1)
     }
@@ -628,7 +706,7 @@ fn validate_prepared(
     let implicit = token || tokens().any(|t| t == "id_token");
 
     // 5. Mandatory members.
-    check_mandatory(&m, any_response_type)?;
+    check_mandatory(&m, any_response_type, &prepared.encrypted_responses)?;
 
     // 6. Encryption dependencies: enc needs alg, alg defaults enc, encrypted needs signed
     //    (only for recognised members: `m` holds no others).
@@ -649,7 +727,7 @@ fn validate_prepared(
     }
 
     // 7. Allowed values.
-    check_enums(&m, server, &prepared.response_types_supported)?;
+    check_enums(&m, server, prepared)?;
 
     // 8. URIs that are not redirect URIs (and their localized variants).
     for member in WEB_URIS {
@@ -842,7 +920,13 @@ fn validate_prepared(
 
 /// The "is mandatory property" rules (reference §4.5.1, without the secret rule: the
 /// registrar settles secrets itself).
-fn check_mandatory(m: &Map<String, Value>, any_response_type: bool) -> Result<(), MetadataError> {
+///
+/// `encrypted_responses` are the recognised rows of [`ENCRYPTED_RESPONSE_MEMBERS`].
+fn check_mandatory(
+    m: &Map<String, Value>,
+    any_response_type: bool,
+    encrypted_responses: &[[&str; 3]],
+) -> Result<(), MetadataError> {
     let mandatory = |name: &str, why: &str| Err(fail(format!("{name} is mandatory property{why}")));
     if any_response_type && !m.contains_key("redirect_uris") {
         return mandatory("redirect_uris", "");
@@ -919,12 +1003,10 @@ fn check_mandatory(m: &Map<String, Value>, any_response_type: bool) -> Result<()
             })
         })
         .or_else(|| {
-            ENCRYPTED_RESPONSE_MEMBERS
-                .iter()
-                .find_map(|[member, _, _]| {
-                    let alg = str_of(m, member).filter(|a| jwks::is_asymmetric_jwe(a))?;
-                    Some((*member, alg))
-                })
+            encrypted_responses.iter().find_map(|[member, _, _]| {
+                let alg = str_of(m, member).filter(|a| jwks::is_asymmetric_jwe(a))?;
+                Some((*member, alg))
+            })
         });
     if let Some((member, value)) = needs_keys {
         return Err(fail(format!(
@@ -1124,64 +1206,59 @@ fn pairwise_grant_needing_key_auth(m: &Map<String, Value>, method: &str) -> Opti
         .find(|g| str_items(m, "grant_types").any(|x| x == *g))
 }
 
-/// The allowed-value checks, in the reference's order (§4.1 step 10).
+/// The allowed-value checks, in the reference's order (§4.1 step 10): the rules of
+/// [`ALLOWED_VALUE_RULES`] whose member is recognised (`m` has no other).
 fn check_enums(
     m: &Map<String, Value>,
     server: &ServerMetadata,
-    supported_response_types: &[String],
+    prepared: &Prepared,
 ) -> Result<(), MetadataError> {
     // Only a member that is there (as a string) is checked.
     let one_of = |key: &str| match str_of(m, key) {
         Some(value) => check_one_of(key, value, allowed_values(key, m, server).iter()),
         None => Ok(()),
     };
-    if let Some(value) = str_of(m, "application_type") {
-        check_one_of("application_type", value, ["native", "web"])?;
-    }
-    check_all_of(m, "default_acr_values", &server.acr_values_supported)?;
-    check_all_of(m, "grant_types", &server.grant_types_supported)?;
-    one_of("id_token_encrypted_response_alg")?;
-    one_of("id_token_encrypted_response_enc")?;
-    one_of("id_token_signed_response_alg")?;
-    one_of("request_object_signing_alg")?;
-    if let Some(mode) = str_of(m, "backchannel_token_delivery_mode") {
-        let modes = server
-            .backchannel_token_delivery_modes_supported
-            .iter()
-            .map(String::as_str)
-            .filter(|x| matches!(*x, "poll" | "ping"));
-        check_one_of("backchannel_token_delivery_mode", mode, modes)?;
-    }
-    one_of("backchannel_authentication_request_signing_alg")?;
-    one_of("request_object_encryption_alg")?;
-    one_of("request_object_encryption_enc")?;
-    check_all_of(m, "response_types", supported_response_types)?;
-    check_all_of(m, "response_modes", &server.response_modes_supported)?;
-    one_of("subject_type")?;
-    check_all_of(
-        m,
-        "authorization_details_types",
-        &server.authorization_details_types_supported,
-    )?;
-    one_of("token_endpoint_auth_method")?;
-    let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
-    if let Some(grant) = pairwise_grant_needing_key_auth(m, method) {
-        return Err(fail(format!(
-            "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth token endpoint authentication methods"
-        )));
-    }
-    if m.contains_key("token_endpoint_auth_signing_alg")
-        && allowed_values("token_endpoint_auth_signing_alg", m, server).is_empty()
-    {
-        return Err(fail(format!(
-            "token_endpoint_auth_signing_alg must not be provided with token_endpoint_auth_method {method} (only client_secret_jwt and private_key_jwt use it)"
-        )));
-    }
-    one_of("token_endpoint_auth_signing_alg")?;
-    for [alg, enc, signed] in &ENCRYPTED_RESPONSE_MEMBERS[1..] {
-        one_of(alg)?;
-        one_of(enc)?;
-        one_of(signed)?;
+    for &(member, rule) in &prepared.allowed_value_rules {
+        match rule {
+            AllowedRule::OneOf => one_of(member)?,
+            AllowedRule::AllOf(list) => check_all_of(m, member, list(server))?,
+            AllowedRule::ResponseTypes => {
+                check_all_of(m, member, &prepared.response_types_supported)?;
+            }
+            AllowedRule::ApplicationType => {
+                if let Some(value) = str_of(m, member) {
+                    check_one_of(member, value, ["native", "web"])?;
+                }
+            }
+            AllowedRule::DeliveryMode => {
+                if let Some(mode) = str_of(m, member) {
+                    let modes = server
+                        .backchannel_token_delivery_modes_supported
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|x| matches!(*x, "poll" | "ping"));
+                    check_one_of(member, mode, modes)?;
+                }
+            }
+            AllowedRule::AuthMethod => {
+                one_of(member)?;
+                let method = str_of(m, member).unwrap_or_default();
+                if let Some(grant) = pairwise_grant_needing_key_auth(m, method) {
+                    return Err(fail(format!(
+                        "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth token endpoint authentication methods"
+                    )));
+                }
+            }
+            AllowedRule::AuthSigningAlg => {
+                if m.contains_key(member) && allowed_values(member, m, server).is_empty() {
+                    let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
+                    return Err(fail(format!(
+                        "{member} must not be provided with token_endpoint_auth_method {method} (only client_secret_jwt and private_key_jwt use it)"
+                    )));
+                }
+                one_of(member)?;
+            }
+        }
     }
     Ok(())
 }
@@ -1224,15 +1301,16 @@ fn check_type(name: &str, kind: Kind, v: &mut Value) -> Result<(), MetadataError
 
 /// Removes repeated strings from `items`, keeping the first of each, in order.
 fn dedup_strings(items: &mut Vec<Value>) {
-    // Short arrays (the usual case) are compared pairwise, long ones through a hash set.
+    // Short arrays (the usual case) are compared pairwise, long ones sorted.
     let unique = if items.len() <= 16 {
         items
             .iter()
             .enumerate()
             .all(|(i, v)| !items[..i].contains(v))
     } else {
-        let mut seen = HashSet::with_capacity(items.len());
-        items.iter().all(|v| seen.insert(v.as_str()))
+        let mut sorted: Vec<Option<&str>> = items.iter().map(Value::as_str).collect();
+        sorted.sort_unstable();
+        sorted.windows(2).all(|w| w[0] != w[1])
     };
     if unique {
         return;
@@ -1404,17 +1482,20 @@ fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
+    // Byte by byte: every allowed character is ASCII, so no byte of another one passes.
     let local_ok = !local.is_empty()
         && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(&b));
     let domain_ok = !domain.is_empty()
         && domain.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     local_ok && domain_ok
 }
