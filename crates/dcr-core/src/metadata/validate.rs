@@ -638,8 +638,8 @@ fn validate_prepared(
         false
     });
     for (k, v) in &prepared.recognised_defaults {
-        if !m.contains_key(k) && (choices.is_empty() || !chosen(k)) {
-            m.insert(k.clone(), v.clone());
+        if choices.is_empty() || !chosen(k) {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
     if m.get("response_types")
@@ -696,14 +696,22 @@ fn validate_prepared(
         }
         dedup_strings(items);
     }
-    let any_response_type = str_items(&m, "response_types").next().is_some();
-    let tokens = || str_items(&m, "response_types").flat_map(|r| r.split(' '));
-    let code = tokens().any(|t| t == "code");
-    let token = tokens().any(|t| t == "token");
+    let (mut any_response_type, mut code, mut token, mut id_token) = (false, false, false, false);
+    for response_type in str_items(&m, "response_types") {
+        any_response_type = true;
+        for t in response_type.split(' ') {
+            match t {
+                "code" => code = true,
+                "token" => token = true,
+                "id_token" => id_token = true,
+                _ => {}
+            }
+        }
+    }
     // Implicit rules use the grant types the client ends up with, which include `implicit`
     // exactly when a response type issues a token from the authorization endpoint (defect 2
     // of the reference).
-    let implicit = token || tokens().any(|t| t == "id_token");
+    let implicit = token || id_token;
 
     // 5. Mandatory members.
     check_mandatory(&m, any_response_type, &prepared.encrypted_responses)?;
