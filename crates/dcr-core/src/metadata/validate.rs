@@ -1323,6 +1323,7 @@ fn dedup_strings(items: &mut Vec<Value>) {
     if unique {
         return;
     }
+    // Repeats are rare: only then are the first occurrences marked and the others dropped.
     let mut seen = HashSet::with_capacity(items.len());
     let first: Vec<bool> = items.iter().map(|v| seen.insert(v.as_str())).collect();
     let mut first = first.into_iter();
