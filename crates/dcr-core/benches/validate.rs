@@ -1,12 +1,13 @@
 //! Micro-benchmark of metadata validation (`cargo bench -p dcr-core --bench validate`):
 //! a typical confidential web client, and a large document (many redirect URIs, contacts,
-//! localized names, a JWK Set of several keys).
+//! localized names, a JWK Set of several keys). The `validator_*` benches use a prepared
+//! [`Validator`], as the registrar does; the others build the server tables on every call.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use dcr_core::metadata::{ServerMetadata, validate};
+use dcr_core::metadata::{ServerMetadata, Validator, validate};
 use serde_json::{Map, Value, json};
 
 fn main() {
@@ -92,4 +93,31 @@ fn large_client(bencher: divan::Bencher) {
     bencher
         .with_inputs(|| doc.clone())
         .bench_values(|d| validate(d, &server));
+}
+
+#[divan::bench]
+fn validator_typical_client(bencher: divan::Bencher) {
+    let validator = Validator::new(ServerMetadata::default());
+    let doc = typical();
+    assert!(validator.validate(doc.clone()).is_ok());
+    bencher
+        .with_inputs(|| doc.clone())
+        .bench_values(|d| validator.validate(d));
+}
+
+#[divan::bench]
+fn validator_large_client(bencher: divan::Bencher) {
+    let validator = Validator::new(ServerMetadata::default());
+    let doc = large();
+    assert!(validator.validate(doc.clone()).is_ok());
+    bencher
+        .with_inputs(|| doc.clone())
+        .bench_values(|d| validator.validate(d));
+}
+
+#[divan::bench]
+fn validator_needs_secret(bencher: divan::Bencher) {
+    let validator = Validator::new(ServerMetadata::default());
+    let doc = typical();
+    bencher.bench(|| validator.needs_secret_after_defaults(divan::black_box(&doc)));
 }

@@ -2,6 +2,8 @@
 //! before any JOSE crate sees it: such crates silently drop private members (engineering
 //! notes §A.3), so "the client posted its private key" can only be detected here.
 
+use std::fmt;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
@@ -132,7 +134,7 @@ fn alg_fits(kty: KeyType, alg: &str) -> bool {
     }
 }
 
-fn b64(key: &Map<String, Value>, member: &str, at: &str, kty: &str) -> Result<Vec<u8>, String> {
+fn b64(key: &Map<String, Value>, member: &str, at: KeyAt, kty: &str) -> Result<Vec<u8>, String> {
     match key.get(member) {
         Some(Value::String(s)) if !s.is_empty() => URL_SAFE_NO_PAD.decode(s).map_err(|_| {
             format!("{at}.{member} must be base64url-encoded without padding ({kty} key)")
@@ -147,7 +149,7 @@ fn b64(key: &Map<String, Value>, member: &str, at: &str, kty: &str) -> Result<Ve
 fn opt_str<'a>(
     key: &'a Map<String, Value>,
     member: &str,
-    at: &str,
+    at: KeyAt,
 ) -> Result<Option<&'a str>, String> {
     match key.get(member) {
         None => Ok(None),
@@ -170,8 +172,21 @@ fn bit_len(bytes: &[u8]) -> usize {
     }
 }
 
-/// Checks one key; `at` is how it is named in messages (`jwks.keys[0]`).
-fn check_key(index: usize, key: &Value, at: &str) -> Result<KeyInfo, String> {
+/// How a key is named in messages (`jwks.keys[0]`), written only into an error.
+#[derive(Debug, Clone, Copy)]
+struct KeyAt<'a> {
+    label: &'a str,
+    index: usize,
+}
+
+impl fmt::Display for KeyAt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.keys[{}]", self.label, self.index)
+    }
+}
+
+/// Checks one key.
+fn check_key(index: usize, key: &Value, at: KeyAt) -> Result<KeyInfo, String> {
     let Some(key) = key.as_object() else {
         return Err(format!("{at} must be a JSON object"));
     };
@@ -356,8 +371,8 @@ pub fn check_set(set: &Value, label: &str) -> Result<Vec<KeyInfo>, String> {
     let mut infos = Vec::with_capacity(keys.len());
     let mut kids: Vec<&str> = Vec::new();
     for (i, key) in keys.iter().enumerate() {
-        let at = format!("{label}.keys[{i}]");
-        infos.push(check_key(i, key, &at)?);
+        let at = KeyAt { label, index: i };
+        infos.push(check_key(i, key, at)?);
         if let Some(kid) = key.get("kid").and_then(Value::as_str) {
             if kids.contains(&kid) {
                 return Err(format!(

@@ -59,7 +59,7 @@ pub fn is_well_formed(tag: &str) -> bool {
     if tag.is_empty() || tag.len() > 255 {
         return false;
     }
-    if GRANDFATHERED.contains(&tag.to_ascii_lowercase().as_str()) {
+    if GRANDFATHERED.iter().any(|g| g.eq_ignore_ascii_case(tag)) {
         return true;
     }
     let parts: Vec<&str> = tag.split('-').collect();

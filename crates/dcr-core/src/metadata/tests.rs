@@ -350,6 +350,22 @@ fn arrays_are_deduplicated_in_order() {
 }
 
 #[test]
+fn long_arrays_are_deduplicated_in_order() {
+    let uri = |i: usize| format!("https://rp.example.com/cb/{i}");
+    // 40 values (long enough to be checked by sorting), counting down with repeats.
+    let given: Vec<String> = (0..40).map(|i| uri((40 - i) % 13)).collect();
+    let md = ok(json!({ "redirect_uris": given }));
+    let expected: Vec<String> = [1, 0, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2]
+        .into_iter()
+        .map(uri)
+        .collect();
+    assert_eq!(md.get("redirect_uris"), Some(&json!(expected)));
+    let distinct: Vec<String> = (0..40).map(uri).collect();
+    let md = ok(json!({ "redirect_uris": distinct }));
+    assert_eq!(md.get("redirect_uris"), Some(&json!(distinct)));
+}
+
+#[test]
 fn client_id_and_secret_must_be_printable_ascii() {
     let mut m = Map::new();
     m.insert("client_id".into(), "a\u{7}".into());

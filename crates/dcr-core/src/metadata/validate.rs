@@ -6,6 +6,8 @@
 //! `contacts` → forced values → non-empty lists → grant types derived from response types →
 //! proof of possession → mTLS subject → keys → extra and localized members.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -205,6 +207,75 @@ const CHOICES: &[(&str, &str)] = &[
         "token_endpoint_auth_signing_alg_values_supported",
         "token_endpoint_auth_signing_alg",
     ),
+];
+
+/// How an allowed-value rule (§4.1 step 10) checks its member.
+#[derive(Debug, Clone, Copy)]
+enum AllowedRule {
+    /// A string among [`allowed_values`].
+    OneOf,
+    /// An array whose strings are all in one of the server's lists.
+    AllOf(fn(&ServerMetadata) -> &[String]),
+    /// `response_types`: an array whose values are all supported (once normalised).
+    ResponseTypes,
+    /// `application_type`: `native` or `web`.
+    ApplicationType,
+    /// `backchannel_token_delivery_mode`: `poll` or `ping`, if the server supports it.
+    DeliveryMode,
+    /// `token_endpoint_auth_method`: [`AllowedRule::OneOf`], then, whether the member is there
+    /// or not, the method a pairwise device or CIBA client needs.
+    AuthMethod,
+    /// `token_endpoint_auth_signing_alg`: only with a method that signs, then
+    /// [`AllowedRule::OneOf`].
+    AuthSigningAlg,
+}
+
+/// The allowed-value rules, in the reference's order (§4.1 step 10).
+const ALLOWED_VALUE_RULES: &[(&str, AllowedRule)] = &[
+    ("application_type", AllowedRule::ApplicationType),
+    (
+        "default_acr_values",
+        AllowedRule::AllOf(|s| &s.acr_values_supported),
+    ),
+    (
+        "grant_types",
+        AllowedRule::AllOf(|s| &s.grant_types_supported),
+    ),
+    ("id_token_encrypted_response_alg", AllowedRule::OneOf),
+    ("id_token_encrypted_response_enc", AllowedRule::OneOf),
+    ("id_token_signed_response_alg", AllowedRule::OneOf),
+    ("request_object_signing_alg", AllowedRule::OneOf),
+    ("backchannel_token_delivery_mode", AllowedRule::DeliveryMode),
+    (
+        "backchannel_authentication_request_signing_alg",
+        AllowedRule::OneOf,
+    ),
+    ("request_object_encryption_alg", AllowedRule::OneOf),
+    ("request_object_encryption_enc", AllowedRule::OneOf),
+    ("response_types", AllowedRule::ResponseTypes),
+    (
+        "response_modes",
+        AllowedRule::AllOf(|s| &s.response_modes_supported),
+    ),
+    ("subject_type", AllowedRule::OneOf),
+    (
+        "authorization_details_types",
+        AllowedRule::AllOf(|s| &s.authorization_details_types_supported),
+    ),
+    ("token_endpoint_auth_method", AllowedRule::AuthMethod),
+    (
+        "token_endpoint_auth_signing_alg",
+        AllowedRule::AuthSigningAlg,
+    ),
+    ("userinfo_encrypted_response_alg", AllowedRule::OneOf),
+    ("userinfo_encrypted_response_enc", AllowedRule::OneOf),
+    ("userinfo_signed_response_alg", AllowedRule::OneOf),
+    ("introspection_encrypted_response_alg", AllowedRule::OneOf),
+    ("introspection_encrypted_response_enc", AllowedRule::OneOf),
+    ("introspection_signed_response_alg", AllowedRule::OneOf),
+    ("authorization_encrypted_response_alg", AllowedRule::OneOf),
+    ("authorization_encrypted_response_enc", AllowedRule::OneOf),
+    ("authorization_signed_response_alg", AllowedRule::OneOf),
 ];
 
 /// The members a feature adds.
@@ -422,14 +493,23 @@ pub fn validate(
 struct Prepared {
     /// Every recognised member with its type, in checking order.
     recognised: Vec<(&'static str, Kind)>,
-    /// The same, sorted by name, for lookups.
+    /// The same, sorted by name length then name, for lookups (most comparisons are then
+    /// settled by the length alone).
     by_name: Vec<(&'static str, Kind)>,
     /// Whether no name appears twice in `recognised` (so `by_name` has every entry).
     unique_names: bool,
     /// All the defaults (with the operator's `client_defaults`).
     defaults: Map<String, Value>,
-    /// The defaults of recognised members, in the order they are assigned.
+    /// The defaults of recognised members, already through their type check.
     recognised_defaults: Vec<(String, Value)>,
+    /// Whether every recognised default passes its type check.
+    defaults_typed: bool,
+    /// The rows of [`ENCRYPTED_RESPONSE_MEMBERS`] whose `alg` member is recognised.
+    encrypted_responses: Vec<[&'static str; 3]>,
+    /// Whether `request_object_encryption_alg` is recognised.
+    request_object_encryption: bool,
+    /// The rules of [`ALLOWED_VALUE_RULES`] whose member is recognised.
+    allowed_value_rules: Vec<(&'static str, AllowedRule)>,
     /// `response_types_supported`, each normalised.
     response_types_supported: Vec<String>,
 }
@@ -439,33 +519,50 @@ impl Prepared {
         let recognised = recognised_members(server);
         let mut by_name = recognised.clone();
         // The first entry of a name wins, as a linear search finds it.
-        by_name.sort_by_key(|(n, _)| *n);
+        by_name.sort_by_key(|(n, _)| (n.len(), *n));
         by_name.dedup_by_key(|(n, _)| *n);
         let unique_names = by_name.len() == recognised.len();
-        let defaults = defaults(server);
-        let recognised_defaults = defaults
-            .iter()
-            .filter(|(k, _)| recognised.iter().any(|(n, _)| n == k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let response_types_supported = server
-            .response_types_supported
-            .iter()
-            .map(|r| normalise_response_type(r))
-            .collect();
-        Self {
+        let mut prepared = Self {
             recognised,
             by_name,
             unique_names,
-            defaults,
-            recognised_defaults,
-            response_types_supported,
+            defaults: defaults(server),
+            recognised_defaults: Vec::new(),
+            defaults_typed: true,
+            encrypted_responses: Vec::new(),
+            request_object_encryption: false,
+            allowed_value_rules: Vec::new(),
+            response_types_supported: server
+                .response_types_supported
+                .iter()
+                .map(|r| normalise_response_type(r))
+                .collect(),
+        };
+        for (k, v) in &prepared.defaults {
+            let Some(kind) = prepared.kind_of(k) else {
+                continue;
+            };
+            let mut v = v.clone();
+            prepared.defaults_typed &= check_type(k, kind, &mut v).is_ok();
+            prepared.recognised_defaults.push((k.clone(), v));
         }
+        prepared.encrypted_responses = ENCRYPTED_RESPONSE_MEMBERS
+            .into_iter()
+            .filter(|[alg, _, _]| prepared.kind_of(alg).is_some())
+            .collect();
+        prepared.request_object_encryption =
+            prepared.kind_of("request_object_encryption_alg").is_some();
+        prepared.allowed_value_rules = ALLOWED_VALUE_RULES
+            .iter()
+            .copied()
+            .filter(|(member, _)| prepared.kind_of(member).is_some())
+            .collect();
+        prepared
     }
 
     fn kind_of(&self, k: &str) -> Option<Kind> {
         self.by_name
-            .binary_search_by(|(n, _)| (*n).cmp(k))
+            .binary_search_by(|(n, _)| (n.len(), *n).cmp(&(k.len(), k)))
             .ok()
             .map(|i| self.by_name[i].1)
     }
@@ -508,62 +605,56 @@ fn validate_prepared(
     server: &ServerMetadata,
     prepared: &Prepared,
 ) -> Result<ClientMetadata, MetadataError> {
-    let recognised = &prepared.recognised;
-    let kind_of = |k: &str| prepared.kind_of(k);
-
-    // 1. Assign: defaults (but not for a member the client offers a choice list for), then
-    //    every recognised, localized or extra member the client sent. Choice lists are kept
-    //    apart: they are input only.
-    let choices = offered_choices(&input, server, recognised);
+    // 1. Assign: every recognised member the client sent (the input map is kept, the rest
+    //    of it moved out or dropped), then the defaults of the members still missing (but not
+    //    for a member the client offers a choice list for). Localized and extra members are
+    //    set aside; choice lists are input only.
+    //    Each recognised member is type-checked as it is kept: a failure is reported in step
+    //    2, in table order (the checks only de-duplicate arrays, so running them again there
+    //    is harmless). The defaults were checked when the validator was prepared.
+    let choices = offered_choices(&input, server, &prepared.recognised);
     let chosen = |k: &str| {
         CHOICES
             .iter()
             .any(|(c, t)| *t == k && choices.contains_key(*c))
     };
-    let mut m = Map::new();
-    for (k, v) in &prepared.recognised_defaults {
-        if !chosen(k) {
-            m.insert(k.clone(), v.clone());
-        }
-    }
+    let mut all_typed = prepared.unique_names && prepared.defaults_typed;
     let mut extra = Map::new();
     let mut localized = Map::new();
-    for (k, v) in input {
-        if v.is_null() || choices.contains_key(&k) {
-            continue;
+    let mut m = input;
+    m.retain(|k, v| {
+        if v.is_null() || choices.contains_key(k) {
+            return false;
         }
-        if kind_of(&k).is_some() {
-            m.insert(k, v);
-        } else if localized_key(&k).is_some() {
-            localized.insert(k, v);
-        } else if server.extra_metadata.contains(&k) {
-            extra.insert(k, v);
+        if let Some(kind) = prepared.kind_of(k) {
+            all_typed &= check_type(k, kind, v).is_ok();
+            return true;
+        }
+        if localized_key(k).is_some() {
+            localized.insert(k.clone(), v.take());
+        } else if server.extra_metadata.contains(k) {
+            extra.insert(k.clone(), v.take());
+        }
+        false
+    });
+    for (k, v) in &prepared.recognised_defaults {
+        if choices.is_empty() || !chosen(k) {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    if !m.contains_key("response_types")
-        || m.get("response_types")
-            .and_then(Value::as_array)
-            .is_some_and(Vec::is_empty)
+    if m.get("response_types")
+        .is_none_or(|v| v.as_array().is_some_and(Vec::is_empty))
     {
         m.entry("redirect_uris")
             .or_insert_with(|| Value::Array(Vec::new()));
     }
 
-    // 1b. RP Metadata Choices: each list picks its target member.
+    // 1b. RP Metadata Choices: each list picks its target member (a non-empty string).
     resolve_choices(&mut m, &choices, server)?;
 
-    // 2. Types.
-    // Each present member is checked once, looked up by name (`m` holds a few members, the
-    // table ~40); if one fails, the table order decides which error is reported (the checks
-    // only de-duplicate arrays, so running them again is harmless).
-    let all_typed = prepared.unique_names
-        && m.iter_mut().all(|(name, v)| {
-            prepared
-                .kind_of(name)
-                .is_none_or(|kind| check_type(name, kind, v).is_ok())
-        });
+    // 2. Types, when a check failed in step 1.
     if !all_typed {
-        for (name, kind) in recognised {
+        for (name, kind) in &prepared.recognised {
             let Some(v) = m.get_mut(*name) else { continue };
             check_type(name, *kind, v)?;
         }
@@ -596,43 +687,55 @@ fn validate_prepared(
 
     // 4. response_types: normalise each value (sorted tokens), then de-duplicate.
     if let Some(Value::Array(items)) = m.get_mut("response_types") {
-        let mut out: Vec<Value> = Vec::new();
-        for item in items.iter() {
-            let normalised = normalise_response_type(item.as_str().unwrap_or_default());
-            if !out.iter().any(|o| o.as_str() == Some(normalised.as_str())) {
-                out.push(Value::String(normalised));
+        for item in items.iter_mut() {
+            if let Value::String(s) = item
+                && !is_normalised_response_type(s)
+            {
+                *s = normalise_response_type(s);
             }
         }
-        *items = out;
+        dedup_strings(items);
     }
-    let response_types = str_array(&m, "response_types");
-    let tokens: Vec<String> = response_types
-        .iter()
-        .flat_map(|r| r.split(' ').map(str::to_owned))
-        .collect();
-    let has = |t: &str| tokens.iter().any(|x| x == t);
+    let (mut any_response_type, mut code, mut token, mut id_token) = (false, false, false, false);
+    for response_type in str_items(&m, "response_types") {
+        any_response_type = true;
+        for t in response_type.split(' ') {
+            match t {
+                "code" => code = true,
+                "token" => token = true,
+                "id_token" => id_token = true,
+                _ => {}
+            }
+        }
+    }
+    // Implicit rules use the grant types the client ends up with, which include `implicit`
+    // exactly when a response type issues a token from the authorization endpoint (defect 2
+    // of the reference).
+    let implicit = token || id_token;
 
     // 5. Mandatory members.
-    check_mandatory(&m, &response_types)?;
+    check_mandatory(&m, any_response_type, &prepared.encrypted_responses)?;
 
-    // 6. Encryption dependencies: enc needs alg, alg defaults enc, encrypted needs signed.
-    for [alg, enc, signed] in ENCRYPTED_RESPONSE_MEMBERS {
-        encryption_pair(&mut m, alg, enc, kind_of(alg).is_some())?;
+    // 6. Encryption dependencies: enc needs alg, alg defaults enc, encrypted needs signed
+    //    (only for recognised members: `m` holds no others).
+    for &[alg, enc, signed] in &prepared.encrypted_responses {
+        encryption_pair(&mut m, alg, enc)?;
         if m.contains_key(alg) && !m.contains_key(signed) {
             return Err(fail(format!(
                 "{signed} is mandatory property when {alg} is provided"
             )));
         }
     }
-    encryption_pair(
-        &mut m,
-        "request_object_encryption_alg",
-        "request_object_encryption_enc",
-        kind_of("request_object_encryption_alg").is_some(),
-    )?;
+    if prepared.request_object_encryption {
+        encryption_pair(
+            &mut m,
+            "request_object_encryption_alg",
+            "request_object_encryption_enc",
+        )?;
+    }
 
     // 7. Allowed values.
-    check_enums(&m, server, &prepared.response_types_supported)?;
+    check_enums(&m, server, prepared)?;
 
     // 8. URIs that are not redirect URIs (and their localized variants).
     for member in WEB_URIS {
@@ -678,24 +781,24 @@ fn validate_prepared(
                 seen.push(token);
             }
         }
-        let joined = seen.join(" ");
-        m.insert("scope".into(), Value::String(joined));
+        // Rewritten only when a value was repeated.
+        if seen.len() < scope.split(' ').count() {
+            let joined = seen.join(" ");
+            m.insert("scope".into(), Value::String(joined));
+        }
     }
 
-    // 10. Redirect URIs. Implicit rules use the grant types the client ends up with, which
-    //     include `implicit` exactly when a response type issues a token from the
-    //     authorization endpoint (defect 2 of the reference).
-    let implicit = has("token") || has("id_token");
+    // 10. Redirect URIs.
     let native = str_of(&m, "application_type") == Some("native");
     for label in ["post_logout_redirect_uris", "redirect_uris"] {
-        for uri in str_array(&m, label) {
-            check_redirect_uri(label, &uri, native, implicit).map_err(fail)?;
+        for uri in str_items(&m, label) {
+            check_redirect_uri(label, uri, native, implicit).map_err(fail)?;
         }
     }
 
     // 11. contacts.
-    for contact in str_array(&m, "contacts") {
-        if !is_email(&contact) {
+    for contact in str_items(&m, "contacts") {
+        if !is_email(contact) {
             return Err(fail(format!(
                 "contacts can only contain email addresses ({contact:?} is not one)"
             )));
@@ -712,7 +815,7 @@ fn validate_prepared(
     }
 
     // 13. Lists that must not be empty when response types are registered.
-    if !response_types.is_empty() && str_array(&m, "redirect_uris").is_empty() {
+    if any_response_type && str_items(&m, "redirect_uris").next().is_none() {
         let par_exception = f.pushed_authorization_requests
             && f.allow_unregistered_redirect_uris
             && flag(&m, "require_pushed_authorization_requests")
@@ -724,7 +827,7 @@ fn validate_prepared(
             ));
         }
     }
-    if !response_types.is_empty()
+    if any_response_type
         && m.get("response_modes")
             .and_then(Value::as_array)
             .is_some_and(Vec::is_empty)
@@ -734,28 +837,29 @@ fn validate_prepared(
         ));
     }
 
-    // 14. grant_types follow response_types (never an error by itself).
-    let mut grants = str_array(&m, "grant_types");
-    if has("code") && !grants.iter().any(|g| g == "authorization_code") {
-        grants.push("authorization_code".into());
-    }
-    if implicit && !grants.iter().any(|g| g == "implicit") {
-        grants.push("implicit".into());
-    }
-    if !implicit {
-        grants.retain(|g| g != "implicit");
-    }
-    if !has("code") {
-        grants.retain(|g| g != "authorization_code");
-    }
-    for g in &grants {
-        if !server.grant_types_supported.iter().any(|s| s == g) {
-            return Err(fail(format!(
-                "grant_types must include {g} for the registered response_types, and this server does not support it"
-            )));
+    // 14. grant_types follow response_types (never an error by itself). The member is there,
+    //     an array of strings: it has a default and passed its type check.
+    if let Some(Value::Array(grants)) = m.get_mut("grant_types") {
+        let listed = |grants: &[Value], g: &str| grants.iter().any(|x| x.as_str() == Some(g));
+        if code && !listed(grants, "authorization_code") {
+            grants.push("authorization_code".into());
+        }
+        if implicit && !listed(grants, "implicit") {
+            grants.push("implicit".into());
+        }
+        grants.retain(|g| match g.as_str() {
+            Some("implicit") => implicit,
+            Some("authorization_code") => code,
+            _ => true,
+        });
+        for g in grants.iter().filter_map(Value::as_str) {
+            if !server.grant_types_supported.iter().any(|s| s == g) {
+                return Err(fail(format!(
+                    "grant_types must include {g} for the registered response_types, and this server does not support it"
+                )));
+            }
         }
     }
-    m.insert("grant_types".into(), Value::from(grants));
 
     // 15. Proof of possession.
     let mtls_bound = flag(&m, "tls_client_certificate_bound_access_tokens");
@@ -769,7 +873,7 @@ fn validate_prepared(
         (mtls_bound, "tls_client_certificate_bound_access_tokens"),
         (dpop_bound, "dpop_bound_access_tokens"),
     ] {
-        if bound && has("token") {
+        if bound && token {
             return Err(fail(format!(
                 "response_types must not include \"token\" when {name} is used"
             )));
@@ -798,7 +902,8 @@ fn validate_prepared(
                 )));
             }
         }
-    } else {
+    } else if server.features.mtls_client_auth {
+        // Without the feature, these members are not recognised: `m` has none of them.
         for k in TLS_SUBJECT_MEMBERS {
             m.remove(*k);
         }
@@ -823,14 +928,20 @@ fn validate_prepared(
 
 /// The "is mandatory property" rules (reference §4.5.1, without the secret rule: the
 /// registrar settles secrets itself).
-fn check_mandatory(m: &Map<String, Value>, response_types: &[String]) -> Result<(), MetadataError> {
+///
+/// `encrypted_responses` are the recognised rows of [`ENCRYPTED_RESPONSE_MEMBERS`].
+fn check_mandatory(
+    m: &Map<String, Value>,
+    any_response_type: bool,
+    encrypted_responses: &[[&str; 3]],
+) -> Result<(), MetadataError> {
     let mandatory = |name: &str, why: &str| Err(fail(format!("{name} is mandatory property{why}")));
-    if !response_types.is_empty() && !m.contains_key("redirect_uris") {
+    if any_response_type && !m.contains_key("redirect_uris") {
         return mandatory("redirect_uris", "");
     }
-    let grants = str_array(m, "grant_types");
+    let has_grant = |grant: &str| str_items(m, "grant_types").any(|g| g == grant);
     let pairwise = str_of(m, "subject_type") == Some("pairwise");
-    if grants.iter().any(|g| g == CIBA_GRANT) {
+    if has_grant(CIBA_GRANT) {
         let Some(mode) = str_of(m, "backchannel_token_delivery_mode") else {
             return mandatory("backchannel_token_delivery_mode", " for CIBA clients");
         };
@@ -842,11 +953,11 @@ fn check_mandatory(m: &Map<String, Value>, response_types: &[String]) -> Result<
         }
     }
     for grant in [CIBA_GRANT, DEVICE_GRANT] {
-        if pairwise && grants.iter().any(|g| g == grant) {
+        if pairwise && has_grant(grant) {
             if !m.contains_key("jwks_uri") {
                 return mandatory("jwks_uri", &format!(" for pairwise {grant} clients"));
             }
-            if !response_types.is_empty() && !m.contains_key("sector_identifier_uri") {
+            if any_response_type && !m.contains_key("sector_identifier_uri") {
                 return mandatory(
                     "sector_identifier_uri",
                     &format!(" for pairwise {grant} clients with response_types"),
@@ -854,11 +965,11 @@ fn check_mandatory(m: &Map<String, Value>, response_types: &[String]) -> Result<
             }
         }
     }
-    if pairwise && !response_types.is_empty() && !m.contains_key("sector_identifier_uri") {
+    if pairwise && any_response_type && !m.contains_key("sector_identifier_uri") {
         // Defect 1 of the reference: an unparseable URI here is a 400, not a 500.
         let mut hosts: Vec<String> = Vec::new();
-        for uri in str_array(m, "redirect_uris") {
-            let url = Url::parse(&uri).map_err(|_| {
+        for uri in str_items(m, "redirect_uris") {
+            let url = Url::parse(uri).map_err(|_| {
                 fail(format!(
                     "redirect_uris must only contain valid absolute uris ({uri:?} is not one)"
                 ))
@@ -881,45 +992,40 @@ fn check_mandatory(m: &Map<String, Value>, response_types: &[String]) -> Result<
             );
         }
     }
+    if m.contains_key("jwks") || m.contains_key("jwks_uri") {
+        return Ok(());
+    }
+    // The first member (and its value) that needs the client's public keys, if any.
     let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
-    let mut needs_keys: Option<String> = None;
-    if matches!(method, "private_key_jwt" | "self_signed_tls_client_auth") {
-        needs_keys = Some(format!("token_endpoint_auth_method {method}"));
-    }
-    for member in [
-        "request_object_signing_alg",
-        "backchannel_authentication_request_signing_alg",
-    ] {
-        if let Some(alg) = str_of(m, member).filter(|a| jwks::is_asymmetric_jws(a)) {
-            needs_keys.get_or_insert(format!("{member} {alg}"));
-        }
-    }
-    for [member, _, _] in ENCRYPTED_RESPONSE_MEMBERS {
-        if let Some(alg) = str_of(m, member).filter(|a| jwks::is_asymmetric_jwe(a)) {
-            needs_keys.get_or_insert(format!("{member} {alg}"));
-        }
-    }
-    if let Some(why) = needs_keys
-        && !m.contains_key("jwks")
-        && !m.contains_key("jwks_uri")
-    {
+    let needs_keys = matches!(method, "private_key_jwt" | "self_signed_tls_client_auth")
+        .then_some(("token_endpoint_auth_method", method))
+        .or_else(|| {
+            [
+                "request_object_signing_alg",
+                "backchannel_authentication_request_signing_alg",
+            ]
+            .into_iter()
+            .find_map(|member| {
+                let alg = str_of(m, member).filter(|a| jwks::is_asymmetric_jws(a))?;
+                Some((member, alg))
+            })
+        })
+        .or_else(|| {
+            encrypted_responses.iter().find_map(|[member, _, _]| {
+                let alg = str_of(m, member).filter(|a| jwks::is_asymmetric_jwe(a))?;
+                Some((*member, alg))
+            })
+        });
+    if let Some((member, value)) = needs_keys {
         return Err(fail(format!(
-            "jwks or jwks_uri is mandatory for this client ({why} needs the client's public keys)"
+            "jwks or jwks_uri is mandatory for this client ({member} {value} needs the client's public keys)"
         )));
     }
     Ok(())
 }
 
 /// `enc` needs `alg`; `alg` alone gets the default `enc`.
-fn encryption_pair(
-    m: &mut Map<String, Value>,
-    alg: &str,
-    enc: &str,
-    recognised: bool,
-) -> Result<(), MetadataError> {
-    if !recognised {
-        return Ok(());
-    }
+fn encryption_pair(m: &mut Map<String, Value>, alg: &str, enc: &str) -> Result<(), MetadataError> {
     match (m.contains_key(alg), m.contains_key(enc)) {
         (false, true) => Err(fail(format!(
             "{alg} is mandatory property when {enc} is provided"
@@ -979,12 +1085,12 @@ fn resolve_choices(
             .as_deref()
             .into_iter()
             .chain(offered.iter().copied())
-            .find(|c| allowed.iter().any(|a| a == c) && method_blocked(c).is_none())
+            .find(|c| allowed.contains(c) && method_blocked(c).is_none())
             .map(str::to_owned);
         let Some(pick) = pick else {
             let blocked = offered
                 .iter()
-                .filter(|c| allowed.iter().any(|a| a == *c))
+                .filter(|c| allowed.contains(c))
                 .find_map(|c| method_blocked(c));
             let why = if let Some(grant) = blocked {
                 format!(
@@ -998,7 +1104,7 @@ fn resolve_choices(
             } else if allowed.is_empty() {
                 format!("this server allows no {target}")
             } else {
-                format!("{target} can be {}", or_list(&allowed))
+                format!("{target} can be {}", or_list(allowed.iter()))
             };
             return Err(fail(format!(
                 "{choice} includes no supported values ({why})"
@@ -1009,14 +1115,50 @@ fn resolve_choices(
     Ok(())
 }
 
+/// Values the server allows for a member: one of its lists, filtered (no allocation).
+#[derive(Clone, Copy)]
+struct Allowed<'s> {
+    values: &'s [String],
+    keep: fn(&str) -> bool,
+}
+
+impl<'s> Allowed<'s> {
+    /// All of `values`.
+    fn all(values: &'s [String]) -> Self {
+        Self {
+            values,
+            keep: |_| true,
+        }
+    }
+
+    fn iter(self) -> impl Iterator<Item = &'s str> + Clone {
+        self.values
+            .iter()
+            .map(String::as_str)
+            .filter(move |v| (self.keep)(v))
+    }
+
+    fn contains(self, value: &str) -> bool {
+        self.iter().any(|a| a == value)
+    }
+
+    fn is_empty(self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
 /// The values the server allows for a choice target (§4.4); the signing algorithm of token
 /// endpoint authentication depends on the client's `token_endpoint_auth_method`.
 fn allowed_values<'s>(
     target: &str,
     m: &Map<String, Value>,
     server: &'s ServerMetadata,
-) -> Vec<&'s str> {
+) -> Allowed<'s> {
     let s = server;
+    let without_none = |values| Allowed {
+        values,
+        keep: |v| v != "none",
+    };
     match target {
         "id_token_signed_response_alg" => without_none(&s.id_token_signing_alg_values_supported),
         "userinfo_signed_response_alg" => without_none(&s.userinfo_signing_alg_values_supported),
@@ -1029,31 +1171,33 @@ fn allowed_values<'s>(
         "request_object_signing_alg" => {
             without_none(&s.request_object_signing_alg_values_supported)
         }
-        "backchannel_authentication_request_signing_alg" => s
-            .backchannel_authentication_request_signing_alg_values_supported
-            .iter()
-            .filter(|a| jwks::is_asymmetric_jws(a))
-            .map(String::as_str)
-            .collect(),
-        "request_object_encryption_alg" => strs(&s.request_object_encryption_alg_values_supported),
-        "request_object_encryption_enc" => strs(&s.request_object_encryption_enc_values_supported),
-        "subject_type" => strs(&s.subject_types_supported),
-        "token_endpoint_auth_method" => strs(&s.token_endpoint_auth_methods_supported),
-        "token_endpoint_auth_signing_alg" => {
-            let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
-            s.token_endpoint_auth_signing_alg_values_supported
-                .iter()
-                .filter(|alg| match method {
-                    "client_secret_jwt" => alg.starts_with("HS"),
-                    "private_key_jwt" => !alg.starts_with("HS") && *alg != "none",
-                    _ => false,
-                })
-                .map(String::as_str)
-                .collect()
+        "backchannel_authentication_request_signing_alg" => Allowed {
+            values: &s.backchannel_authentication_request_signing_alg_values_supported,
+            keep: jwks::is_asymmetric_jws,
+        },
+        "request_object_encryption_alg" => {
+            Allowed::all(&s.request_object_encryption_alg_values_supported)
         }
-        t if t.ends_with("_encrypted_response_alg") => strs(&s.encryption_alg_values_supported),
-        t if t.ends_with("_encrypted_response_enc") => strs(&s.encryption_enc_values_supported),
-        _ => Vec::new(),
+        "request_object_encryption_enc" => {
+            Allowed::all(&s.request_object_encryption_enc_values_supported)
+        }
+        "subject_type" => Allowed::all(&s.subject_types_supported),
+        "token_endpoint_auth_method" => Allowed::all(&s.token_endpoint_auth_methods_supported),
+        "token_endpoint_auth_signing_alg" => Allowed {
+            values: &s.token_endpoint_auth_signing_alg_values_supported,
+            keep: match str_of(m, "token_endpoint_auth_method").unwrap_or_default() {
+                "client_secret_jwt" => |alg| alg.starts_with("HS"),
+                "private_key_jwt" => |alg| !alg.starts_with("HS") && alg != "none",
+                _ => |_| false,
+            },
+        },
+        t if t.ends_with("_encrypted_response_alg") => {
+            Allowed::all(&s.encryption_alg_values_supported)
+        }
+        t if t.ends_with("_encrypted_response_enc") => {
+            Allowed::all(&s.encryption_enc_values_supported)
+        }
+        _ => Allowed::all(&[]),
     }
 }
 
@@ -1065,89 +1209,64 @@ fn pairwise_grant_needing_key_auth(m: &Map<String, Value>, method: &str) -> Opti
     {
         return None;
     }
-    let grants = str_array(m, "grant_types");
     [DEVICE_GRANT, CIBA_GRANT]
         .into_iter()
-        .find(|g| grants.iter().any(|x| x == g))
+        .find(|g| str_items(m, "grant_types").any(|x| x == *g))
 }
 
-fn without_none(values: &[String]) -> Vec<&str> {
-    values
-        .iter()
-        .filter(|v| *v != "none")
-        .map(String::as_str)
-        .collect()
-}
-
-fn strs(values: &[String]) -> Vec<&str> {
-    values.iter().map(String::as_str).collect()
-}
-
-/// The allowed-value checks, in the reference's order (§4.1 step 10).
+/// The allowed-value checks, in the reference's order (§4.1 step 10): the rules of
+/// [`ALLOWED_VALUE_RULES`] whose member is recognised (`m` has no other).
 fn check_enums(
     m: &Map<String, Value>,
     server: &ServerMetadata,
-    supported_response_types: &[String],
+    prepared: &Prepared,
 ) -> Result<(), MetadataError> {
-    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<String>>();
-    // Only a member that is there (as a string) is checked: the allowed values are built then.
-    let one_of = |key: &str| {
-        if str_of(m, key).is_none() {
-            return Ok(());
-        }
-        check_one_of(m, key, &allowed_values(key, m, server))
+    // Only a member that is there (as a string) is checked.
+    let one_of = |key: &str| match str_of(m, key) {
+        Some(value) => check_one_of(key, value, allowed_values(key, m, server).iter()),
+        None => Ok(()),
     };
-    if let Some(value) = str_of(m, "application_type")
-        && value != "native"
-        && value != "web"
-    {
-        check_one_of(m, "application_type", &s(&["native", "web"]))?;
-    }
-    check_all_of(m, "default_acr_values", &server.acr_values_supported)?;
-    check_all_of(m, "grant_types", &server.grant_types_supported)?;
-    one_of("id_token_encrypted_response_alg")?;
-    one_of("id_token_encrypted_response_enc")?;
-    one_of("id_token_signed_response_alg")?;
-    one_of("request_object_signing_alg")?;
-    if str_of(m, "backchannel_token_delivery_mode").is_some() {
-        let modes: Vec<String> = server
-            .backchannel_token_delivery_modes_supported
-            .iter()
-            .filter(|x| *x == "poll" || *x == "ping")
-            .cloned()
-            .collect();
-        check_one_of(m, "backchannel_token_delivery_mode", &modes)?;
-    }
-    one_of("backchannel_authentication_request_signing_alg")?;
-    one_of("request_object_encryption_alg")?;
-    one_of("request_object_encryption_enc")?;
-    check_all_of(m, "response_types", supported_response_types)?;
-    check_all_of(m, "response_modes", &server.response_modes_supported)?;
-    one_of("subject_type")?;
-    check_all_of(
-        m,
-        "authorization_details_types",
-        &server.authorization_details_types_supported,
-    )?;
-    one_of("token_endpoint_auth_method")?;
-    let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
-    if let Some(grant) = pairwise_grant_needing_key_auth(m, method) {
-        return Err(fail(format!(
-            "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth token endpoint authentication methods"
-        )));
-    }
-    if m.contains_key("token_endpoint_auth_signing_alg")
-        && allowed_values("token_endpoint_auth_signing_alg", m, server).is_empty()
-    {
-        return Err(fail(format!(
-            "token_endpoint_auth_signing_alg must not be provided with token_endpoint_auth_method {method} (only client_secret_jwt and private_key_jwt use it)"
-        )));
-    }
-    one_of("token_endpoint_auth_signing_alg")?;
-    for [alg, enc, signed] in &ENCRYPTED_RESPONSE_MEMBERS[1..] {
-        one_of(alg)?;
-        one_of(enc)?;
-        one_of(signed)?;
+    for &(member, rule) in &prepared.allowed_value_rules {
+        match rule {
+            AllowedRule::OneOf => one_of(member)?,
+            AllowedRule::AllOf(list) => check_all_of(m, member, list(server))?,
+            AllowedRule::ResponseTypes => {
+                check_all_of(m, member, &prepared.response_types_supported)?;
+            }
+            AllowedRule::ApplicationType => {
+                if let Some(value) = str_of(m, member) {
+                    check_one_of(member, value, ["native", "web"])?;
+                }
+            }
+            AllowedRule::DeliveryMode => {
+                if let Some(mode) = str_of(m, member) {
+                    let modes = server
+                        .backchannel_token_delivery_modes_supported
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|x| matches!(*x, "poll" | "ping"));
+                    check_one_of(member, mode, modes)?;
+                }
+            }
+            AllowedRule::AuthMethod => {
+                one_of(member)?;
+                let method = str_of(m, member).unwrap_or_default();
+                if let Some(grant) = pairwise_grant_needing_key_auth(m, method) {
+                    return Err(fail(format!(
+                        "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth token endpoint authentication methods"
+                    )));
+                }
+            }
+            AllowedRule::AuthSigningAlg => {
+                if m.contains_key(member) && allowed_values(member, m, server).is_empty() {
+                    let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
+                    return Err(fail(format!(
+                        "{member} must not be provided with token_endpoint_auth_method {method} (only client_secret_jwt and private_key_jwt use it)"
+                    )));
+                }
+                one_of(member)?;
+            }
+        }
     }
     Ok(())
 }
@@ -1181,29 +1300,43 @@ fn check_type(name: &str, kind: Kind, v: &mut Value) -> Result<(), MetadataError
             {
                 return Err(err("must only contain non-empty strings"));
             }
-            let mut seen: Vec<Value> = Vec::with_capacity(items.len());
-            for i in items.drain(..) {
-                if !seen.contains(&i) {
-                    seen.push(i);
-                }
-            }
-            *items = seen;
+            dedup_strings(items);
             Ok(())
         }
         Kind::Any => Ok(()),
     }
 }
 
-fn str_array(m: &Map<String, Value>, key: &str) -> Vec<String> {
+/// Removes repeated strings from `items`, keeping the first of each, in order.
+fn dedup_strings(items: &mut Vec<Value>) {
+    // Short arrays (the usual case) are compared pairwise, long ones sorted.
+    let unique = if items.len() <= 16 {
+        items
+            .iter()
+            .enumerate()
+            .all(|(i, v)| !items[..i].contains(v))
+    } else {
+        let mut sorted: Vec<Option<&str>> = items.iter().map(Value::as_str).collect();
+        sorted.sort_unstable();
+        sorted.windows(2).all(|w| w[0] != w[1])
+    };
+    if unique {
+        return;
+    }
+    // Repeats are rare: only then are the first occurrences marked and the others dropped.
+    let mut seen = HashSet::with_capacity(items.len());
+    let first: Vec<bool> = items.iter().map(|v| seen.insert(v.as_str())).collect();
+    let mut first = first.into_iter();
+    items.retain(|_| first.next().unwrap_or(true));
+}
+
+/// The strings of an array member (none when it is absent or not an array).
+fn str_items<'a>(m: &'a Map<String, Value>, key: &str) -> impl Iterator<Item = &'a str> {
     m.get(key)
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
 }
 
 /// Splits a response type on spaces, removes duplicate tokens and sorts them.
@@ -1214,9 +1347,23 @@ fn normalise_response_type(value: &str) -> String {
     tokens.join(" ")
 }
 
+/// Whether [`normalise_response_type`] would return `value` unchanged: tokens in strictly
+/// increasing order, separated by single spaces.
+fn is_normalised_response_type(value: &str) -> bool {
+    let mut previous = "";
+    value.split(' ').all(|t| {
+        let ordered = !t.is_empty() && t > previous;
+        previous = t;
+        ordered
+    })
+}
+
 /// `'a'`, `'a' or 'b'`, `'a', 'b', or 'c'`.
-fn or_list<S: AsRef<str>>(values: &[S]) -> String {
-    let quoted: Vec<String> = values.iter().map(|v| format!("'{}'", v.as_ref())).collect();
+fn or_list<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> String {
+    let quoted: Vec<String> = values
+        .into_iter()
+        .map(|v| format!("'{}'", v.as_ref()))
+        .collect();
     match quoted.as_slice() {
         [] => String::new(),
         [one] => one.clone(),
@@ -1225,17 +1372,16 @@ fn or_list<S: AsRef<str>>(values: &[S]) -> String {
     }
 }
 
-fn check_one_of<S: AsRef<str>>(
-    m: &Map<String, Value>,
+/// `value` of `key` must be one of `allowed`.
+fn check_one_of<'a>(
     key: &str,
-    allowed: &[S],
+    value: &str,
+    allowed: impl IntoIterator<Item = &'a str> + Clone,
 ) -> Result<(), MetadataError> {
-    let Some(value) = str_of(m, key) else {
-        return Ok(());
-    };
-    if allowed.iter().any(|a| a.as_ref() == value) {
+    if allowed.clone().into_iter().any(|a| a == value) {
         return Ok(());
     }
+    let allowed: Vec<&str> = allowed.into_iter().collect();
     if allowed.is_empty() {
         return Err(fail(format!(
             "{key} must not be provided (no values are allowed)"
@@ -1345,17 +1491,20 @@ fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
+    // Byte by byte: every allowed character is ASCII, so no byte of another one passes.
     let local_ok = !local.is_empty()
         && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(&b));
     let domain_ok = !domain.is_empty()
         && domain.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     local_ok && domain_ok
 }
