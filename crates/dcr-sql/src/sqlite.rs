@@ -144,9 +144,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // The savepoint journal in memory (`temp_store`): a group's bulk insert would spill it
+        // to a temporary file, a write per page. It only serves `ROLLBACK TO`; durability
+        // rests on the WAL.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("temp_store", "memory"))
             .await
             .map_err(backend)?;
         sqlx::migrate!("./migrations/sqlite")
