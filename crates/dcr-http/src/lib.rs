@@ -102,6 +102,7 @@ mod error;
 mod handlers;
 mod observe;
 pub mod ratelimit;
+mod route_layer;
 
 pub use bearer::bearer_token;
 pub use body::read_json_object;
@@ -113,13 +114,12 @@ pub use ratelimit::{GovernorLimiter, Rate, RateLimiter, RateLimits};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post, put};
 use dcr_core::Registrar;
 use ipnet::IpNet;
+use route_layer::RouteLayer;
 use serde_json::{Map, Value};
-use tower::ServiceBuilder;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 /// How the router is laid out and what it accepts.
 #[derive(Debug, Clone)]
@@ -267,27 +267,16 @@ pub fn router(registrar: Registrar, options: HttpOptions) -> Router {
             other = other.route(&e.endpoint.path, e.handler);
         }
     }
-    // Each `Router::layer` call wraps every route in one more boxed service, cloned per
-    // request: the layers of a route go in one call.
-    let track = track.then(|| {
-        axum::middleware::from_fn_with_state(
-            Arc::new(observe::RequestMetrics::default()),
-            observe::track,
-        )
+    // One layer per route (see `route_layer`).
+    let metrics = track.then(|| Arc::new(observe::RequestMetrics::default()));
+    let registration = registration.layer(RouteLayer {
+        no_store: true,
+        metrics: metrics.clone(),
     });
-    let registration = registration.layer(
-        ServiceBuilder::new()
-            .option_layer(track.clone())
-            .layer(SetResponseHeaderLayer::overriding(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            ))
-            .layer(SetResponseHeaderLayer::overriding(
-                header::PRAGMA,
-                HeaderValue::from_static("no-cache"),
-            )),
-    );
-    let other = other.layer(ServiceBuilder::new().option_layer(track));
+    let other = other.layer(RouteLayer {
+        no_store: false,
+        metrics,
+    });
     let app = registration.merge(other);
     app.with_state(state)
 }

@@ -5,12 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{Counter, Histogram};
 use serde_json::{Value, json};
@@ -38,7 +36,7 @@ struct RequestHandles {
 }
 
 impl RequestMetrics {
-    fn record(&self, method: &Method, route: &str, status: StatusCode, seconds: f64) {
+    pub(crate) fn record(&self, method: &Method, route: &str, status: StatusCode, seconds: f64) {
         let by_route = self.by_route.read().unwrap_or_else(PoisonError::into_inner);
         let seen = by_route
             .get(route)
@@ -72,28 +70,6 @@ impl RequestMetrics {
             handles.push(h);
         }
     }
-}
-
-/// Counts requests by method, matched route and status, and times them (a route layer).
-pub(crate) async fn track(
-    State(metrics): State<Arc<RequestMetrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    // Layered on the routes, so the route is always known.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    if let Some(route) = route {
-        metrics.record(
-            &method,
-            route.as_str(),
-            response.status(),
-            started.elapsed().as_secs_f64(),
-        );
-    }
-    response
 }
 
 /// `GET /healthz`: the process is up.

@@ -216,14 +216,15 @@ pub fn with_layers(
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
-                    let id = req
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
                     // The path only: a query string may carry a token. Its own target, so
-                    // that a filter can keep `dcr_server::app` lines without a span per request.
-                    tracing::info_span!(target: "dcr::request", "request", request_id = %id,
+                    // that a filter can keep `dcr_server::app` lines without a span per request
+                    // (the fields are only evaluated when the span is enabled).
+                    tracing::info_span!(target: "dcr::request", "request",
+                        request_id = %req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-"),
                         method = %req.method(), path = %req.uri().path())
                 })
                 .on_request(())
