@@ -41,16 +41,17 @@ impl AuditEvent<'_> {
 
     /// Writes the event as a `dcr::audit` record.
     pub fn emit(&self) {
-        let addr = self.client_addr.map(|a| a.to_string());
+        // Field values are only evaluated when the record is enabled.
+        let addr = || self.client_addr.map(tracing::field::display);
         let outcome = self.outcome();
         let error = self.error.map(RegistrationError::code);
         if self.error.is_some() {
             tracing::warn!(target: "dcr::audit", action = self.action, outcome,
-                client_addr = addr, client_id = self.client_id, iat_id = self.iat_id,
+                client_addr = addr(), client_id = self.client_id, iat_id = self.iat_id,
                 iat_label = self.iat_label, error, "registration {} {}", self.action, outcome);
         } else {
             tracing::info!(target: "dcr::audit", action = self.action, outcome,
-                client_addr = addr, client_id = self.client_id, iat_id = self.iat_id,
+                client_addr = addr(), client_id = self.client_id, iat_id = self.iat_id,
                 iat_label = self.iat_label, "registration {} {}", self.action, outcome);
         }
     }

@@ -64,18 +64,18 @@ impl AppState {
 
 /// What policies and factories see of the request.
 pub(crate) fn request_context(state: &AppState, parts: &Parts) -> RequestContext {
-    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(parts.headers.keys_len());
     for name in parts.headers.keys() {
         if HIDDEN_HEADERS.contains(name) {
             continue;
         }
-        let joined = parts
-            .headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let mut joined = String::new();
+        for (i, value) in parts.headers.get_all(name).iter().enumerate() {
+            if i > 0 {
+                joined.push_str(", ");
+            }
+            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
         headers.push((name.as_str().to_owned(), joined));
     }
     RequestContext {
@@ -99,7 +99,9 @@ fn json(status: StatusCode, body: &ClientResponse) -> Response {
 /// Applies the registration limits: per client address, per initial access token, global.
 fn limit_registration(state: &AppState, parts: &Parts) -> Result<(), Limited> {
     let limits = &state.options.rate_limits;
-    if let Some(ip) = client_ip(parts, &state.options.trusted_proxies) {
+    if limits.registration_per_ip.is_some()
+        && let Some(ip) = client_ip(parts, &state.options.trusted_proxies)
+    {
         enforce(
             limits.registration_per_ip.as_ref(),
             "registration_per_ip",
