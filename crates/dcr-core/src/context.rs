@@ -10,7 +10,8 @@ pub struct RequestContext {
     /// Request path without the query string.
     pub path: String,
     /// Request headers: lower-case names, repeated headers joined with `", "`.
-    /// `authorization` and `cookie` are never included.
+    /// `authorization` and `cookie` are never included. Empty when nothing configured can
+    /// read them (see [`crate::Registrar::reads_request_headers`]).
     pub headers: Vec<(String, String)>,
     /// Address of the client, when known.
     pub client_addr: Option<IpAddr>,

@@ -53,6 +53,11 @@ impl std::fmt::Debug for Factory {
 }
 
 impl Factory {
+    /// Whether it looks at the request (a closure) rather than only generating.
+    pub(crate) fn reads_request(&self) -> bool {
+        matches!(self.kind, Kind::Sync(_) | Kind::Async(_))
+    }
+
     /// Random ids of `length` characters over nanoid's URL-safe alphabet (6 bits each).
     pub fn nanoid(length: usize) -> Self {
         Self {

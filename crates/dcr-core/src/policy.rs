@@ -149,6 +149,11 @@ impl std::fmt::Debug for RatIssuance {
 }
 
 impl RatIssuance {
+    /// Whether the decision looks at the request (a closure).
+    pub(crate) fn reads_request(&self) -> bool {
+        matches!(self, Self::Sync(_) | Self::Async(_))
+    }
+
     /// A per-request decision made by a synchronous closure.
     pub fn sync(
         f: impl Fn(&RequestContext) -> Result<bool, String> + Send + Sync + 'static,

@@ -293,6 +293,17 @@ impl Registrar {
         &self.inner.store
     }
 
+    /// Whether a configured policy, id or secret factory, or registration access token
+    /// decision can see the request. When none can, the HTTP layer need not copy the request
+    /// headers into the [`RequestContext`].
+    pub fn reads_request_headers(&self) -> bool {
+        let inner = &self.inner;
+        inner.policies.names().next().is_some()
+            || inner.id_factory.reads_request()
+            || inner.secret_factory.reads_request()
+            || inner.rat_issuance.reads_request()
+    }
+
     /// The configured policies.
     pub fn policies(&self) -> &PolicySet {
         &self.inner.policies
@@ -961,6 +972,32 @@ mod tests {
             let parsed: Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(parsed, Value::Object(r.to_json()), "{parsed}");
         }
+    }
+
+    #[test]
+    fn request_headers_are_needed_only_by_closures_and_policies() {
+        let builder = || {
+            Registrar::builder(
+                Arc::new(crate::store::MemoryStore::new()),
+                metadata::ServerMetadata::default(),
+                crate::settings::RegistrarSettings::new("https://as.example"),
+            )
+        };
+        assert!(!builder().build().unwrap().reads_request_headers());
+        let with_id_factory = builder().id_factory(Factory::sync(|_| "id".into()));
+        assert!(with_id_factory.build().unwrap().reads_request_headers());
+        let with_decision =
+            builder().issue_registration_access_token(RatIssuance::sync(|_| Ok(true)));
+        assert!(with_decision.build().unwrap().reads_request_headers());
+        let mut settings = crate::settings::RegistrarSettings::new("https://as.example");
+        settings.initial_access_token = InitialAccessTokenMode::Stored;
+        let with_policy = Registrar::builder(
+            Arc::new(crate::store::MemoryStore::new()),
+            metadata::ServerMetadata::default(),
+            settings,
+        )
+        .policy("p", crate::policy::sync_policy(|_| Ok(())));
+        assert!(with_policy.build().unwrap().reads_request_headers());
     }
 
     #[test]

@@ -64,19 +64,22 @@ impl AppState {
 
 /// What policies and factories see of the request.
 pub(crate) fn request_context(state: &AppState, parts: &Parts) -> RequestContext {
-    let mut headers: Vec<(String, String)> = Vec::with_capacity(parts.headers.keys_len());
-    for name in parts.headers.keys() {
-        if HIDDEN_HEADERS.contains(name) {
-            continue;
-        }
-        let mut joined = String::new();
-        for (i, value) in parts.headers.get_all(name).iter().enumerate() {
-            if i > 0 {
-                joined.push_str(", ");
+    let mut headers: Vec<(String, String)> = Vec::new();
+    // Copied only when something configured can read them.
+    if state.registrar.reads_request_headers() {
+        for name in parts.headers.keys() {
+            if HIDDEN_HEADERS.contains(name) {
+                continue;
             }
-            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            let mut joined = String::new();
+            for (i, value) in parts.headers.get_all(name).iter().enumerate() {
+                if i > 0 {
+                    joined.push_str(", ");
+                }
+                joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            }
+            headers.push((name.as_str().to_owned(), joined));
         }
-        headers.push((name.as_str().to_owned(), joined));
     }
     RequestContext {
         method: parts.method.as_str().to_ascii_uppercase(),
