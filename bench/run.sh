@@ -7,12 +7,13 @@
 #   bench/run.sh --smoke         CI: ~1 s per scenario, dcr only, no reference, 2,000 stored;
 #                                exits non-zero if any request fails
 # Options: --debug (debug build), --duration S, --warmup S, --scale N (clients stored for the
-# scale runs, default 1000000; 0 skips them), --no-reference, --no-ceiling.
+# scale runs, default 1000000; 0 skips them), --scale-only (only the scale rows and their
+# paired empty-store rows), --no-reference, --no-ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-DURATION=15 WARMUP=3 SCALE=1000000 REFERENCE=1 CEILING=1 SMOKE=0 PROFILE=release
+DURATION=15 WARMUP=3 SCALE=1000000 REFERENCE=1 CEILING=1 SMOKE=0 PROFILE=release MATRIX=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1 DURATION=1 WARMUP=0.3 SCALE=2000 REFERENCE=0 CEILING=0 ;;
@@ -20,6 +21,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
     --scale) SCALE=$2; shift ;;
+    --scale-only) MATRIX=0 REFERENCE=0 CEILING=0 ;;
     --no-reference) REFERENCE=0 ;;
     --no-ceiling) CEILING=0 ;;
     *) echo "unknown option $1" >&2; exit 64 ;;
@@ -142,6 +144,7 @@ echo
 "$LOADGEN" header
 
 for store in memory sqlite; do
+  [ "$MATRIX" = 1 ] || break
   for c in 1 64; do
     run_dcr "$store" true 0 register "$c" ""
     run_dcr "$store" true 0 read "$c" ""
@@ -173,8 +176,11 @@ if [ "$SCALE" -gt 0 ]; then
   rss_empty=$(rss_kib "$SERVER_PID")
   stop_server
   # One seeded server per store: read first (the store holds exactly SCALE clients), then
-  # register (it holds SCALE and more).
+  # register (it holds SCALE and more). Each is paired with the same two rows on an empty
+  # store measured just before, so that the comparison does not span the whole run.
   for store in memory sqlite; do
+    run_dcr "$store" true 0 read 64 "0 stored (paired)"
+    run_dcr "$store" true 0 register 64 "0 stored (paired)"
     dcr_config "$store" true
     t0=$(date +%s.%N)
     start_server "$WORK/dcr.log" "$DCR" serve --config "$CFG" --seed-clients "$SCALE"
