@@ -435,13 +435,7 @@ impl Registrar {
             registration_access_token_policies,
         } = call;
 
-        let mut validated = inner.validator.validate(properties)?;
-        metadata::verify_remote(
-            &validated,
-            inner.fetcher.as_deref(),
-            inner.validator.server(),
-        )
-        .await?;
+        let mut validated = self.validate(properties).await?;
         self.settle_secret(&ctx, &mut validated, None).await;
 
         let mut client = ClientRecord {
@@ -666,13 +660,7 @@ impl Registrar {
         // The client id is bound to the registration access token: policies cannot move it.
         properties.insert("client_id".into(), Value::String(current.client_id.clone()));
 
-        let mut validated = inner.validator.validate(properties)?;
-        metadata::verify_remote(
-            &validated,
-            inner.fetcher.as_deref(),
-            inner.validator.server(),
-        )
-        .await?;
+        let mut validated = self.validate(properties).await?;
         self.settle_secret(&ctx, &mut validated, current.metadata.client_secret())
             .await;
 
@@ -905,6 +893,23 @@ impl Registrar {
                 .map_err(|e| policy_error(name, e))?;
         }
         Ok(())
+    }
+
+    /// Validates a document and checks the remote documents it names (`jwks_uri`,
+    /// `sector_identifier_uri`).
+    async fn validate(
+        &self,
+        properties: Map<String, Value>,
+    ) -> Result<ClientMetadata, RegistrationError> {
+        let validator = &self.inner.validator;
+        let validated = validator.validate(properties)?;
+        metadata::verify_remote(
+            &validated,
+            self.inner.fetcher.as_deref(),
+            validator.server(),
+        )
+        .await?;
+        Ok(validated)
     }
 
     /// Makes the secret agree with the validated metadata: a client that needs one has one

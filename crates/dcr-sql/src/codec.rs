@@ -8,8 +8,9 @@ pub(crate) fn backend(err: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(err.to_string())
 }
 
-pub(crate) fn metadata_to_text(md: &ClientMetadata) -> Result<String, StoreError> {
-    Ok(md.json().to_string())
+/// The stored text of client metadata: its compact JSON ([`ClientMetadata::json`]).
+pub(crate) fn metadata_to_text(md: &ClientMetadata) -> String {
+    md.json().to_string()
 }
 
 pub(crate) fn metadata_from_text(text: &str) -> Result<ClientMetadata, StoreError> {

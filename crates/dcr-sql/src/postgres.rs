@@ -184,7 +184,7 @@ impl ClientStore for PgStore {
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&c.client_id)
-        .bind(metadata_to_text(&c.metadata)?)
+        .bind(metadata_to_text(&c.metadata))
         .bind(c.created_at)
         .bind(c.updated_at)
         .bind(&c.initial_access_token_id)
@@ -260,7 +260,7 @@ impl ClientStore for PgStore {
              WHERE client_id = $1",
         )
         .bind(&c.client_id)
-        .bind(metadata_to_text(&c.metadata)?)
+        .bind(metadata_to_text(&c.metadata))
         .bind(c.updated_at)
         .bind(c.managed_at)
         .execute(&mut *tx)

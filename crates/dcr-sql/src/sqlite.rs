@@ -210,7 +210,7 @@ impl ClientStore for SqliteStore {
         let c = new.client;
         self.write(WriteOp::Insert {
             client_id: c.client_id.clone(),
-            metadata: metadata_to_text(&c.metadata)?,
+            metadata: metadata_to_text(&c.metadata),
             created_at: c.created_at,
             updated_at: c.updated_at,
             initial_access_token_id: c.initial_access_token_id.clone(),
@@ -238,7 +238,7 @@ impl ClientStore for SqliteStore {
         let c = update.client;
         self.write(WriteOp::Update {
             client_id: c.client_id.clone(),
-            metadata: metadata_to_text(&c.metadata)?,
+            metadata: metadata_to_text(&c.metadata),
             updated_at: c.updated_at,
             managed_at: c.managed_at,
             presented: *update.presented.as_bytes(),
@@ -856,7 +856,7 @@ mod tests {
             .cloned()
             .unwrap(),
         );
-        let metadata = metadata_to_text(&tricky).unwrap();
+        let metadata = metadata_to_text(&tricky);
         let hash: [u8; 32] = std::array::from_fn(|i| [0, 0xff, 0x0a, 0x80][i % 4]);
         let exact = WriteOp::Insert {
             client_id: "exact".into(),
