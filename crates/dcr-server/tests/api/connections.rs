@@ -170,3 +170,37 @@ async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
 async fn idle_http2_connections_are_closed_after_the_idle_timeout() {
     held_connections_do_not_lock_out_clients(Held::H2AfterRequest, MAX_CONNECTIONS).await;
 }
+
+/// HTTP/2 PING frames are answered, but they are no request: the idle deadline stands.
+#[tokio::test]
+async fn http2_pings_do_not_keep_an_idle_connection_open() {
+    let app = spawn_with(LIMITS).await;
+    let s = open(&app, Held::H2AfterRequest).await;
+    let (mut read, mut write) = s.into_split();
+    let pinger = tokio::spawn(async move {
+        let ping = [0, 0, 8, 0x06, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+        while write.write_all(&ping).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    // The first answer to a ping (PING with the ACK flag).
+    loop {
+        let mut head = [0u8; 9];
+        read.read_exact(&mut head).await.unwrap();
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let mut payload = vec![0u8; len];
+        read.read_exact(&mut payload).await.unwrap();
+        if head[3] == 0x06 && head[4] & 0x01 != 0 {
+            break;
+        }
+    }
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(PATIENCE, read.read_to_end(&mut rest)).await;
+    pinger.abort();
+    // A ping still unread by the server when it closes may turn its FIN into a reset.
+    assert!(
+        matches!(&closed, Ok(Ok(_)))
+            || matches!(&closed, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "a pinging idle HTTP/2 connection was not closed: {closed:?}"
+    );
+}
