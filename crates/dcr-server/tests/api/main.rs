@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod configuration;
+mod connections;
 mod initial_access_tokens;
 mod interop_openidconnect;
 mod library;
@@ -14,3 +16,4 @@ mod policies;
 mod process;
 mod registration;
 mod remote_documents;
+mod request_ids;
