@@ -59,4 +59,6 @@ pub use error::RegistrationError;
 
 #[cfg(test)]
 mod prune_tests;
+#[cfg(test)]
+mod redaction_tests;
 pub use registrar::Registrar;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use dcr_core::metadata::ServerMetadata;
+use dcr_core::token::Secret;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -95,8 +96,22 @@ impl Default for StorageConfig {
 pub enum InitialAccessTokenSetting {
     /// `false`: open registration; `true`: tokens minted with `dcr iat create`.
     Enabled(bool),
-    /// One static token.
-    Static(String),
+    /// One static token (`Debug` shows it as `[redacted]`).
+    Static(#[serde(with = "secret_string")] Secret),
+}
+
+/// A [`Secret`] read from and written to the configuration as a plain string.
+mod secret_string {
+    use dcr_core::token::Secret;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
 }
 
 /// `issue_registration_access_token`: a boolean, or the path of a Rhai script that decides.
@@ -458,7 +473,7 @@ impl Config {
         }
         if let InitialAccessTokenSetting::Static(token) = &self.registration.initial_access_token {
             anyhow::ensure!(
-                token.len() >= 16,
+                token.expose().len() >= 16,
                 "registration.initial_access_token: a static token must have at least 16 characters"
             );
         }
@@ -574,12 +589,23 @@ mod tests {
         assert_eq!(c.issuer_path(), "/t1");
         assert_eq!(
             c.registration.initial_access_token,
-            InitialAccessTokenSetting::Static("0123456789abcdef".into())
+            InitialAccessTokenSetting::Static(Secret::new("0123456789abcdef"))
         );
         assert_eq!(
             c.resolve(Path::new("p.rhai")),
             PathBuf::from("/etc/dcr/p.rhai")
         );
+    }
+
+    #[test]
+    fn debug_does_not_show_a_static_initial_access_token() {
+        let c = Config::from_toml(
+            "[registration]\ninitial_access_token = \"hunter2-static-token\"",
+            Path::new("."),
+        )
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2-static-token"), "{printed}");
     }
 
     #[test]
