@@ -245,13 +245,9 @@ impl std::fmt::Debug for Registrar {
 
 fn policy_error(name: &str, err: PolicyError) -> RegistrationError {
     match err {
-        PolicyError::Reject(msg) => {
-            metrics::counter!("dcr_policy_rejections_total", "policy" => name.to_owned())
-                .increment(1);
-            RegistrationError::InvalidClientMetadata(msg)
-        }
-        PolicyError::Failed(detail) => {
-            RegistrationError::Server(format!("policy {name}: {detail}"))
+        PolicyError::Reject(msg) => RegistrationError::InvalidClientMetadata(msg),
+        failed @ PolicyError::Failed(_) => {
+            RegistrationError::server_caused_by(format!("policy {name}"), failed)
         }
     }
 }
@@ -353,6 +349,7 @@ impl Registrar {
             iat_id: iat_id.as_deref(),
             iat_label: iat_label.as_deref(),
             error: result.as_ref().err(),
+            ..Default::default()
         };
         audit.emit();
         result
@@ -387,7 +384,7 @@ impl Registrar {
                     .filter(|r| r.usable_at(now))
                     .ok_or(RegistrationError::InvalidToken(TokenProblem::Unknown))?;
                 if let Some(name) = inner.policies.first_unknown(&record.policies) {
-                    return Err(RegistrationError::Server(format!(
+                    return Err(RegistrationError::server(format!(
                         "initial access token {} names policy {name:?}, which is not configured",
                         record.id
                     )));
@@ -400,7 +397,7 @@ impl Registrar {
 
         let factory_id = inner.id_factory.generate(&ctx).await;
         let issue_rat = inner.rat_issuance.decide(&ctx).await.map_err(|e| {
-            RegistrationError::Server(format!("issue_registration_access_token: {e}"))
+            RegistrationError::server(format!("issue_registration_access_token: {e}"))
         })?;
 
         let mut properties = body;
@@ -524,7 +521,7 @@ impl Registrar {
             }
         };
         if let Some(name) = self.inner.policies.first_unknown(&record.policies) {
-            return Err(RegistrationError::Server(format!(
+            return Err(RegistrationError::server(format!(
                 "registration access token of client {client_id} names policy {name:?}, which is not configured"
             )));
         }
@@ -569,6 +566,7 @@ impl Registrar {
             iat_id: None,
             iat_label: None,
             error: result.as_ref().err(),
+            ..Default::default()
         }
         .emit();
         result
@@ -728,6 +726,7 @@ impl Registrar {
             iat_id: None,
             iat_label: None,
             error: result.as_ref().err(),
+            ..Default::default()
         }
         .emit();
         result
@@ -737,6 +736,18 @@ impl Registrar {
     /// the oldest beyond `rules.max_clients`, and those older than `rules.max_age_seconds`.
     /// With `dry_run`, only lists them. Returns `(client_id, created_at)`, oldest first.
     pub async fn prune(
+        &self,
+        rules: PruneRules,
+        dry_run: bool,
+    ) -> Result<Vec<(String, i64)>, RegistrationError> {
+        let result = self.prune_inner(rules, dry_run).await;
+        if let Err(e) = &result {
+            crate::audit::report_failure("prune", e);
+        }
+        result
+    }
+
+    async fn prune_inner(
         &self,
         rules: PruneRules,
         dry_run: bool,
@@ -792,8 +803,12 @@ impl Registrar {
                 // A client managed or deleted meanwhile leaves the list too: progress.
                 progressed = true;
                 if still && store.delete_client(&client_id).await? {
-                    tracing::info!(target: "dcr::audit", action = "prune", outcome = "deleted",
-                        client_id = %client_id, created_at, "client pruned");
+                    crate::audit::AuditEvent {
+                        client_id: Some(&client_id),
+                        created_at: Some(created_at),
+                        ..crate::audit::AuditEvent::new("prune")
+                    }
+                    .emit();
                     pruned.push((client_id, created_at));
                 }
             }
@@ -885,12 +900,15 @@ impl Registrar {
     ) -> Result<(), RegistrationError> {
         for name in names {
             let policy = self.inner.policies.get(name).ok_or_else(|| {
-                RegistrationError::Server(format!("policy {name:?} is not configured"))
+                RegistrationError::server(format!("policy {name:?} is not configured"))
             })?;
-            policy
-                .apply(call)
-                .await
-                .map_err(|e| policy_error(name, e))?;
+            if let Err(e) = policy.apply(call).await {
+                if matches!(e, PolicyError::Reject(_)) {
+                    metrics::counter!("dcr_policy_rejections_total", "policy" => name.clone())
+                        .increment(1);
+                }
+                return Err(policy_error(name, e));
+            }
         }
         Ok(())
     }
