@@ -56,6 +56,12 @@ impl<'a> AuditEvent<'a> {
         self
     }
 
+    /// Records a refusal: `error`.
+    pub fn with_error(mut self, error: &'a RegistrationError) -> Self {
+        self.error = Some(error);
+        self
+    }
+
     /// Sets the outcome from `result`: its error, if any.
     pub fn with_result<T>(mut self, result: &'a Result<T, RegistrationError>) -> Self {
         self.error = result.as_ref().err();

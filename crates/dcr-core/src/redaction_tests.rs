@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::Registrar;
+use crate::client::RegisteredClient;
 use crate::context::RequestContext;
 use crate::metadata::{ClientMetadata, ServerMetadata};
 use crate::policy::PolicyCall;
@@ -48,6 +49,10 @@ async fn debug_never_shows_a_secret_or_a_token() {
     let metadata = ClientMetadata::from_trusted(document());
     assert_hidden("ClientMetadata", format!("{metadata:?}"));
     assert!(format!("{metadata:?}").contains("client_secret"));
+
+    let client = RegisteredClient::from_metadata(metadata.clone());
+    assert_hidden("RegisteredClient", format!("{client:?}"));
+    assert_eq!(client.client_secret().map(Secret::expose), Some(SECRET));
 
     let response = ClientResponse {
         metadata: metadata.clone(),
@@ -147,6 +152,12 @@ async fn debug_never_shows_a_secret_or_a_token() {
             "{what} shows the token: {printed}"
         );
     }
+    let typed = registered.client();
+    assert_eq!(
+        typed.client_secret().map(Secret::expose),
+        Some(secret.as_str())
+    );
+    assert!(!format!("{typed:?}").contains(&secret));
     let id = registered.metadata.client_id().to_owned();
     let authorized = registrar.authorize(&id, Some(&token)).await.unwrap();
     let printed = format!("{authorized:?}");

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::pipeline::{Processed, Subject};
 use super::{ClientResponse, Registrar};
 use crate::audit::AuditEvent;
+use crate::client::RegisteredClient;
 use crate::context::RequestContext;
 use crate::error::{RegistrationError, TokenProblem};
 use crate::store::{ClientRecord, ClientUpdate, RegistrationAccessTokenRecord, StoreError};
@@ -114,22 +115,27 @@ impl Registrar {
         let inner = &self.inner;
         let now = inner.clock.now();
         let current = &authorized.client;
-        check_update_request(&body, current)?;
+        let typed = RegisteredClient::from_metadata(current.metadata.clone());
+        check_update_request(&body, &typed)?;
         let properties: Map<String, Value> = body
             .into_iter()
             .filter(|(_, v)| !(v.is_null() || v.as_str() == Some("")))
             .collect();
 
         let rat_policies = authorized.token.policies.clone();
+        let subject = Subject::Existing {
+            record: current,
+            client: &typed,
+        };
         let Processed {
             request: _,
-            metadata,
+            client: updated,
             registration_access_token_policies,
         } = self
             .process(
                 ctx,
                 properties,
-                Subject::Existing(current),
+                subject,
                 now,
                 &rat_policies,
                 Some(rat_policies.clone()),
@@ -138,7 +144,7 @@ impl Registrar {
 
         let client = ClientRecord {
             client_id: current.client_id.clone(),
-            metadata,
+            metadata: updated.into_metadata(),
             created_at: current.created_at,
             updated_at: now,
             initial_access_token_id: current.initial_access_token_id.clone(),
@@ -232,7 +238,7 @@ impl Registrar {
 /// `client_id`, and its `client_secret` if one is sent.
 fn check_update_request(
     body: &Map<String, Value>,
-    current: &ClientRecord,
+    current: &RegisteredClient,
 ) -> Result<(), RegistrationError> {
     if let Some(field) = FORBIDDEN_ON_UPDATE.iter().find(|f| body.contains_key(**f)) {
         return Err(RegistrationError::InvalidRequest(format!(
@@ -240,7 +246,7 @@ fn check_update_request(
         )));
     }
     match body.get("client_id") {
-        Some(Value::String(id)) if *id == current.client_id => {}
+        Some(Value::String(id)) if id == current.client_id() => {}
         Some(_) => {
             return Err(RegistrationError::InvalidRequest(
                 "client_id in the request body must equal the client_id of the registration being updated".into(),
@@ -253,8 +259,10 @@ fn check_update_request(
         }
     }
     if let Some(sent) = body.get("client_secret") {
+        // A client without a secret has the empty one: sending `""` (or a non-string) is
+        // accepted for it.
         let sent = sent.as_str().unwrap_or_default();
-        let stored = current.metadata.client_secret().unwrap_or_default();
+        let stored = current.client_secret().map_or("", Secret::expose);
         if !ct_str_eq(sent, stored) {
             return Err(RegistrationError::InvalidRequest(
                 "client_secret in the request body does not match the client's secret".into(),

@@ -5,11 +5,13 @@
 use serde_json::{Map, Value};
 
 use super::Registrar;
+use crate::client::RegisteredClient;
 use crate::context::RequestContext;
 use crate::error::RegistrationError;
 use crate::metadata::{self, ClientMetadata};
 use crate::policy::{PolicyCall, PolicyError};
 use crate::store::ClientRecord;
+use crate::token::Secret;
 
 /// Whose document the pipeline processes.
 pub(super) enum Subject<'a> {
@@ -19,15 +21,20 @@ pub(super) enum Subject<'a> {
         client_id: String,
     },
     /// A registered client being updated (its id, issue time and secret are kept).
-    Existing(&'a ClientRecord),
+    Existing {
+        /// Its stored record.
+        record: &'a ClientRecord,
+        /// The same client, typed.
+        client: &'a RegisteredClient,
+    },
 }
 
 /// A document that went through the pipeline.
 pub(super) struct Processed {
     /// The request, as the policies left it.
     pub(super) request: RequestContext,
-    /// The validated metadata, its secret settled.
-    pub(super) metadata: ClientMetadata,
+    /// The validated client, its secret settled.
+    pub(super) client: RegisteredClient,
     /// The policies the registration access token carries; `None` when none is issued.
     pub(super) registration_access_token_policies: Option<Vec<String>>,
 }
@@ -69,19 +76,20 @@ impl Registrar {
 
         let previous_secret = match subject {
             Subject::New { .. } => None,
-            Subject::Existing(current) => {
+            Subject::Existing { record, client } => {
                 // The client id is bound to the registration access token: policies cannot
                 // move it.
-                properties.insert("client_id".into(), Value::String(current.client_id.clone()));
-                current.metadata.client_secret()
+                properties.insert("client_id".into(), Value::String(record.client_id.clone()));
+                client.client_secret()
             }
         };
-        let mut metadata = self.validate(properties).await?;
-        self.settle_secret(&request, &mut metadata, previous_secret)
+        let metadata = self.validate(properties).await?;
+        let client = self
+            .settle_secret(&request, metadata, previous_secret)
             .await;
         Ok(Processed {
             request,
-            metadata,
+            client,
             registration_access_token_policies,
         })
     }
@@ -103,18 +111,17 @@ impl Registrar {
                 properties.remove("client_secret");
                 properties.remove("client_secret_expires_at");
             }
-            Subject::Existing(current) => {
-                if let Some(issued) = current.metadata.get("client_id_issued_at") {
-                    properties.insert("client_id_issued_at".into(), issued.clone());
+            Subject::Existing { client, .. } => {
+                if let Some(issued) = client.client_id_issued_at() {
+                    properties.insert("client_id_issued_at".into(), Value::from(issued));
                 }
-                if let Some(secret) = current.metadata.client_secret() {
-                    properties.insert("client_secret".into(), Value::String(secret.to_owned()));
-                    let expires = current
-                        .metadata
-                        .get("client_secret_expires_at")
-                        .cloned()
-                        .unwrap_or(Value::from(0));
-                    properties.insert("client_secret_expires_at".into(), expires);
+                if let Some(secret) = client.client_secret() {
+                    properties.insert(
+                        "client_secret".into(),
+                        Value::String(secret.expose().to_owned()),
+                    );
+                    let expires = client.client_secret_expires_at().unwrap_or(0);
+                    properties.insert("client_secret_expires_at".into(), Value::from(expires));
                     return;
                 }
                 properties.remove("client_secret");
@@ -171,19 +178,19 @@ impl Registrar {
         Ok(validated)
     }
 
-    /// Settles the client secret, once, on the validated metadata: a client that needs one
-    /// has one (the one it had, or one a policy set, or a new one), a client that does not
-    /// has none.
+    /// Settles the client secret, once, on the validated metadata, and types the client: a
+    /// client that needs a secret has one (the one it had, one a policy set, or a new one), a
+    /// client that does not has none.
     async fn settle_secret(
         &self,
         request: &RequestContext,
-        md: &mut ClientMetadata,
-        previous: Option<&str>,
-    ) {
+        mut md: ClientMetadata,
+        previous: Option<&Secret>,
+    ) -> RegisteredClient {
         if md.needs_secret() {
             if md.client_secret().is_none() {
                 let secret = match previous {
-                    Some(p) => p.to_owned(),
+                    Some(p) => p.expose().to_owned(),
                     None => self.inner.secret_factory.generate(request).await,
                 };
                 md.set_server_member("client_secret", Value::String(secret));
@@ -195,5 +202,6 @@ impl Registrar {
             md.remove_server_member("client_secret");
             md.remove_server_member("client_secret_expires_at");
         }
+        RegisteredClient::from_metadata(md)
     }
 }

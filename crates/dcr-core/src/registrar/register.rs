@@ -110,15 +110,15 @@ impl Registrar {
         };
         let Processed {
             request: ctx,
-            metadata,
+            client: registered,
             registration_access_token_policies,
         } = self
             .process(ctx, body, subject, now, &iat_policies, rat_policies)
             .await?;
 
         let mut client = ClientRecord {
-            client_id: metadata.client_id().to_owned(),
-            metadata,
+            client_id: registered.client_id().to_owned(),
+            metadata: registered.into_metadata(),
             created_at: now,
             updated_at: now,
             initial_access_token_id: iat.map(|r| r.id.clone()),

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::client::RegisteredClient;
 use crate::metadata::ClientMetadata;
 use crate::token::Secret;
 
@@ -17,6 +18,11 @@ pub struct ClientResponse {
 }
 
 impl ClientResponse {
+    /// The registered client, typed.
+    pub fn client(&self) -> RegisteredClient {
+        RegisteredClient::from_metadata(self.metadata.clone())
+    }
+
     /// The JSON body of the response (RFC 7591 §3.2.1, RFC 7592 §3).
     pub fn to_json(&self) -> Map<String, Value> {
         let mut body = self.metadata.as_map().clone();
