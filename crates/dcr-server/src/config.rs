@@ -64,8 +64,8 @@ impl Default for Config {
     }
 }
 
-/// `[storage]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `[storage]`. `Debug` shows the password of the URL as `[redacted]`.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// `sqlite://PATH` (default `sqlite://dcr.db`), `memory:`, or
@@ -87,6 +87,33 @@ impl Default for StorageConfig {
             connect_timeout_ms: 5_000,
             acquire_timeout_ms: 5_000,
         }
+    }
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("url", &redact_url_password(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host...` with the password replaced by `[redacted]`.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -606,6 +633,28 @@ mod tests {
         .unwrap();
         let printed = format!("{c:?}");
         assert!(!printed.contains("hunter2-static-token"), "{printed}");
+    }
+
+    #[test]
+    fn debug_does_not_show_a_database_password() {
+        let c = Config::from_toml(
+            "[storage]\nurl = \"postgres://dcr:hunter2-db@db.example:5432/dcr?sslmode=require\"",
+            Path::new("."),
+        )
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2-db"), "{printed}");
+        assert!(
+            printed.contains("postgres://dcr:[redacted]@db.example:5432/dcr?sslmode=require"),
+            "{printed}"
+        );
+        for url in ["sqlite://dcr.db", "memory:", "postgres://dcr@db/x"] {
+            let c = StorageConfig {
+                url: url.into(),
+                ..StorageConfig::default()
+            };
+            assert!(format!("{c:?}").contains(url), "{c:?}");
+        }
     }
 
     #[test]
