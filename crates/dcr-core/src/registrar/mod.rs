@@ -1,5 +1,5 @@
 //! The registration service, one file per operation:
-//! - [`register`](self) — RFC 7591 §3: registration (`register.rs`);
+//! - registration — RFC 7591 §3 (`register.rs`);
 //! - read, update, delete — RFC 7592 §2 (`manage.rs`);
 //! - the document pipeline both registration and update run (`pipeline.rs`);
 //! - pruning of abandoned open registrations (`prune.rs`);
@@ -163,7 +163,7 @@ impl Registrar {
 
     /// Whether a configured policy, id or secret factory, or registration access token
     /// decision can see the request. When none can, the HTTP layer need not copy the request
-    /// headers into the [`RequestContext`].
+    /// headers into the [`RequestContext`](crate::context::RequestContext).
     pub fn reads_request_headers(&self) -> bool {
         let inner = &self.inner;
         inner.policies.names().next().is_some()
