@@ -81,6 +81,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn turning_an_error_into_a_response_counts_nothing() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            for error in [
+                RegistrationError::InvalidRedirectUri("x".into()),
+                RegistrationError::server("db down"),
+            ] {
+                let status = ApiError::new(error, "r").into_response().status();
+                assert_ne!(status, StatusCode::OK);
+            }
+        });
+        let rendered = handle.render();
+        assert!(!rendered.contains("dcr_rejections_total"), "{rendered}");
+    }
+
+    #[test]
     fn statuses_and_challenges() {
         let e = ApiError::new(
             RegistrationError::InvalidToken(TokenProblem::Missing),
