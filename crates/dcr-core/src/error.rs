@@ -53,10 +53,22 @@ pub enum RegistrationError {
     /// 401 `invalid_token`.
     #[error("invalid_token: {0:?}")]
     InvalidToken(TokenProblem),
-    /// 500 `server_error`: the detail is logged, never sent.
-    #[error("server_error: {0}")]
-    Server(String),
+    /// 500 `server_error`: the detail (and its cause) is logged, never sent.
+    #[error("server_error: {detail}")]
+    Server {
+        /// What failed, for operators.
+        detail: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// 500 `server_error`: the store failed; the cause is logged, never sent.
+    #[error("server_error: store: {0}")]
+    Store(#[from] StoreError),
 }
+
+/// Any error, kept as the cause of another.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl RegistrationError {
     /// The RFC error code (`error` member of the response).
@@ -68,7 +80,7 @@ impl RegistrationError {
             RegistrationError::InvalidSoftwareStatement(_) => "invalid_software_statement",
             RegistrationError::UnapprovedSoftwareStatement(_) => "unapproved_software_statement",
             RegistrationError::InvalidToken(_) => "invalid_token",
-            RegistrationError::Server(_) => "server_error",
+            RegistrationError::Server { .. } | RegistrationError::Store(_) => "server_error",
         }
     }
 
@@ -81,14 +93,69 @@ impl RegistrationError {
             | RegistrationError::InvalidSoftwareStatement(d)
             | RegistrationError::UnapprovedSoftwareStatement(d) => d,
             RegistrationError::InvalidToken(p) => p.description(),
-            RegistrationError::Server(_) => "the server could not complete the request",
+            RegistrationError::Server { .. } | RegistrationError::Store(_) => {
+                "the server could not complete the request"
+            }
         }
     }
 }
 
-impl From<StoreError> for RegistrationError {
-    fn from(err: StoreError) -> Self {
-        metrics::counter!("dcr_store_errors_total").increment(1);
-        RegistrationError::Server(format!("store: {err}"))
+impl RegistrationError {
+    /// A `server_error` with no underlying error.
+    pub fn server(detail: impl Into<String>) -> Self {
+        RegistrationError::Server {
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// A `server_error` caused by `source`.
+    pub fn server_caused_by(detail: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        RegistrationError::Server {
+            detail: detail.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// Whether this is a `server_error` (500): the server failed, the client did nothing wrong.
+    pub fn is_server_error(&self) -> bool {
+        matches!(
+            self,
+            RegistrationError::Server { .. } | RegistrationError::Store(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn store_errors_keep_their_cause() {
+        let io = std::io::Error::other("disk on fire");
+        let err = RegistrationError::from(StoreError::backend(io));
+        assert_eq!(err.code(), "server_error");
+        assert!(err.is_server_error());
+        let store = err.source().expect("the store error is the source");
+        let io = store.source().expect("the backend error is kept");
+        assert!(io.downcast_ref::<std::io::Error>().is_some(), "{io:?}");
+        assert_eq!(io.to_string(), "disk on fire");
+        assert_eq!(
+            err.description(),
+            "the server could not complete the request"
+        );
+    }
+
+    #[test]
+    fn server_errors_keep_their_cause() {
+        let err = RegistrationError::server_caused_by("policy p", std::io::Error::other("boom"));
+        assert_eq!(err.to_string(), "server_error: policy p");
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("boom")
+        );
+        assert!(RegistrationError::server("x").source().is_none());
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! This crate knows nothing of HTTP or SQL. It holds:
 //! - [`metadata`]: the client metadata model and its validator;
+//! - [`client`]: the registered client, typed (id, secret, issue and expiry times, metadata);
 //! - [`token`]: opaque tokens, their hashes and redacted secret types;
 //! - [`policy`]: named registration policies (sync or async closures) and the
 //!   registration-access-token issuance decision;
@@ -34,6 +35,8 @@
 
 /// Audit events (`dcr::audit` log records) for registration changes and denials.
 pub mod audit;
+/// The registered client, typed.
+pub mod client;
 /// Injectable time source.
 pub mod clock;
 /// What the registrar knows of the HTTP request that triggered an operation.
@@ -59,4 +62,6 @@ pub use error::RegistrationError;
 
 #[cfg(test)]
 mod prune_tests;
+#[cfg(test)]
+mod redaction_tests;
 pub use registrar::Registrar;

@@ -6,9 +6,10 @@ use serde_json::{Map, Value};
 
 use crate::context::RequestContext;
 use crate::factory::BoxFuture;
+use crate::metadata::RedactedMembers;
 
-/// What a policy receives and may change.
-#[derive(Debug, Default)]
+/// What a policy receives and may change. `Debug` shows `client_secret` as `[redacted]`.
+#[derive(Default)]
 pub struct PolicyCall {
     /// The request that is being served.
     pub request: RequestContext,
@@ -19,6 +20,19 @@ pub struct PolicyCall {
     /// The policies the registration access token will carry; `None` when no token is issued.
     /// Pre-set to the policies of the initial (on POST) or presented (on PUT) token.
     pub registration_access_token_policies: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for PolicyCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyCall")
+            .field("request", &self.request)
+            .field("properties", &RedactedMembers(&self.properties))
+            .field(
+                "registration_access_token_policies",
+                &self.registration_access_token_policies,
+            )
+            .finish()
+    }
 }
 
 /// Why a policy stopped a request.

@@ -174,3 +174,12 @@ async fn pruning_spans_several_batches() {
     assert_eq!(left.len(), 1_300 - 994);
     assert!(left.iter().all(|(_, created)| *created >= 995));
 }
+
+#[tokio::test]
+async fn an_operator_deletes_through_the_registrar() {
+    let (registrar, store) = setup().await;
+    assert!(registrar.delete_by_operator("a", "cli").await.unwrap());
+    assert!(store.get_client("a").await.unwrap().is_none());
+    assert!(!registrar.delete_by_operator("a", "cli").await.unwrap());
+    assert!(store.get_client("b").await.unwrap().is_some());
+}

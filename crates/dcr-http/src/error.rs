@@ -27,7 +27,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self.error {
             RegistrationError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            RegistrationError::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ if self.error.is_server_error() => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -51,17 +51,9 @@ fn quoted(value: &str) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Only the response: the refusal was logged and counted where it was audited
+        // (`dcr_core::audit`).
         let status = self.status();
-        metrics::counter!("dcr_rejections_total", "error" => self.error.code()).increment(1);
-        if let RegistrationError::Server(detail) = &self.error {
-            tracing::error!(detail = %detail, "request failed with a server error");
-        } else {
-            tracing::debug!(
-                error = self.error.code(),
-                description = self.error.description(),
-                "request refused"
-            );
-        }
         let body =
             json!({ "error": self.error.code(), "error_description": self.error.description() });
         let mut response = (status, Json(body)).into_response();
@@ -89,6 +81,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn turning_an_error_into_a_response_counts_nothing() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            for error in [
+                RegistrationError::InvalidRedirectUri("x".into()),
+                RegistrationError::server("db down"),
+            ] {
+                let status = ApiError::new(error, "r").into_response().status();
+                assert_ne!(status, StatusCode::OK);
+            }
+        });
+        let rendered = handle.render();
+        assert!(!rendered.contains("dcr_rejections_total"), "{rendered}");
+    }
+
+    #[test]
     fn statuses_and_challenges() {
         let e = ApiError::new(
             RegistrationError::InvalidToken(TokenProblem::Missing),
@@ -114,7 +123,7 @@ mod tests {
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
         assert_eq!(
-            ApiError::new(RegistrationError::Server("db down".into()), "r").status(),
+            ApiError::new(RegistrationError::server("db down"), "r").status(),
             500
         );
     }

@@ -190,15 +190,11 @@ fn client_id(path: Result<Path<String>, PathRejection>, parts: &Parts) -> String
 
 /// Audits a request refused before the registrar saw it.
 fn audit_denied(action: &'static str, ctx: &RequestContext, client_id: Option<&str>, e: &ApiError) {
-    AuditEvent {
-        action,
-        client_addr: ctx.client_addr,
-        client_id,
-        iat_id: None,
-        iat_label: None,
-        error: Some(&e.error),
-    }
-    .emit();
+    AuditEvent::new(action)
+        .with_client_addr(ctx.client_addr)
+        .with_client_id(client_id)
+        .with_error(&e.error)
+        .emit();
 }
 
 /// Applies the management limit, then checks the registration access token; both refusals

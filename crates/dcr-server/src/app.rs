@@ -53,7 +53,9 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
     settings.initial_access_token = match &reg.initial_access_token {
         InitialAccessTokenSetting::Enabled(false) => InitialAccessTokenMode::Open,
         InitialAccessTokenSetting::Enabled(true) => InitialAccessTokenMode::Stored,
-        InitialAccessTokenSetting::Static(token) => InitialAccessTokenMode::static_token(token),
+        InitialAccessTokenSetting::Static(token) => {
+            InitialAccessTokenMode::static_token(token.expose())
+        }
     };
     let id_factory = match &reg.client_id {
         ClientIdSetting::Format(IdFormat::Nanoid) => Factory::default_client_id(),

@@ -196,13 +196,13 @@ async fn clients_with(
             Ok(())
         }
         ClientsCommand::Delete { client_id } => {
-            let deleted = s
-                .delete_client(&client_id)
+            // Through the registrar, which records the deletion as a `dcr::audit` event.
+            let registrar = build_registrar(config, store)?;
+            let deleted = registrar
+                .delete_by_operator(&client_id, "cli")
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             anyhow::ensure!(deleted, "no client with id {client_id}");
-            tracing::info!(target: "dcr::audit", action = "delete", outcome = "deleted",
-                client_id = %client_id, by = "cli", "client deleted by an operator");
             println!("deleted {client_id}");
             Ok(())
         }

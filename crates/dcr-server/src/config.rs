@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use dcr_core::metadata::ServerMetadata;
+use dcr_core::token::Secret;
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -74,8 +75,8 @@ impl Default for Config {
     }
 }
 
-/// `[storage]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `[storage]`. `Debug` shows the password of the URL as `[redacted]`.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// `sqlite://PATH` (default `sqlite://dcr.db`), `memory:`, or
@@ -100,14 +101,55 @@ impl Default for StorageConfig {
     }
 }
 
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("url", &redact_url_password(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host...` with the password replaced by `[redacted]`.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// `initial_access_token`: `false` (open), `true` (stored tokens) or a static token string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum InitialAccessTokenSetting {
     /// `false`: open registration; `true`: tokens minted with `dcr iat create`.
     Enabled(bool),
-    /// One static token.
-    Static(String),
+    /// One static token (`Debug` shows it as `[redacted]`).
+    Static(#[serde(with = "secret_string")] Secret),
+}
+
+/// A [`Secret`] read from and written to the configuration as a plain string.
+mod secret_string {
+    use dcr_core::token::Secret;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
 }
 
 /// `issue_registration_access_token`: a boolean, or the path of a Rhai script that decides.
@@ -478,7 +520,7 @@ impl Config {
         }
         if let InitialAccessTokenSetting::Static(token) = &self.registration.initial_access_token {
             anyhow::ensure!(
-                token.len() >= 16,
+                token.expose().len() >= 16,
                 "registration.initial_access_token: a static token must have at least 16 characters"
             );
         }
@@ -593,12 +635,45 @@ mod tests {
         assert_eq!(c.issuer_path(), "/t1");
         assert_eq!(
             c.registration.initial_access_token,
-            InitialAccessTokenSetting::Static("0123456789abcdef".into())
+            InitialAccessTokenSetting::Static(Secret::new("0123456789abcdef"))
         );
         assert_eq!(
             c.resolve(Path::new("p.rhai")),
             PathBuf::from("/etc/dcr/p.rhai")
         );
+    }
+
+    #[test]
+    fn debug_does_not_show_a_static_initial_access_token() {
+        let c = Config::from_toml(
+            "[registration]\ninitial_access_token = \"hunter2-static-token\"",
+            Path::new("."),
+        )
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2-static-token"), "{printed}");
+    }
+
+    #[test]
+    fn debug_does_not_show_a_database_password() {
+        let c = Config::from_toml(
+            "[storage]\nurl = \"postgres://dcr:hunter2-db@db.example:5432/dcr?sslmode=require\"",
+            Path::new("."),
+        )
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2-db"), "{printed}");
+        assert!(
+            printed.contains("postgres://dcr:[redacted]@db.example:5432/dcr?sslmode=require"),
+            "{printed}"
+        );
+        for url in ["sqlite://dcr.db", "memory:", "postgres://dcr@db/x"] {
+            let c = StorageConfig {
+                url: url.into(),
+                ..StorageConfig::default()
+            };
+            assert!(format!("{c:?}").contains(url), "{c:?}");
+        }
     }
 
     #[test]

@@ -4,8 +4,8 @@ use dcr_core::metadata::ClientMetadata;
 use dcr_core::store::StoreError;
 use dcr_core::token::TokenHash;
 
-pub(crate) fn backend(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(err.to_string())
+pub(crate) fn backend(err: impl Into<dcr_core::error::BoxError>) -> StoreError {
+    StoreError::backend(err)
 }
 
 /// The stored text of client metadata: its compact JSON ([`ClientMetadata::json`]).

@@ -469,7 +469,7 @@ async fn write_loop(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
 async fn commit_group(pool: &SqlitePool, jobs: &[Job]) -> Vec<Result<(), StoreError>> {
     let fail_all = |msg: String| {
         jobs.iter()
-            .map(|_| Err(StoreError::Backend(msg.clone())))
+            .map(|_| Err(StoreError::backend(msg.clone())))
             .collect()
     };
     let mut tx = match pool.begin().await {

@@ -119,10 +119,31 @@ impl PartialEq for Shared {
     }
 }
 
+/// Members whose value is a credential: `Debug` shows them as `[redacted]`.
+const SECRET_MEMBERS: &[&str] = &["client_secret", "registration_access_token"];
+
+/// Metadata members for `Debug`: every member, credentials (`client_secret`,
+/// `registration_access_token`) shown as `[redacted]`.
+pub(crate) struct RedactedMembers<'a>(pub(crate) &'a Map<String, Value>);
+
+impl std::fmt::Debug for RedactedMembers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in self.0 {
+            if SECRET_MEMBERS.contains(&key.as_str()) {
+                map.entry(key, &format_args!("[redacted]"));
+            } else {
+                map.entry(key, value);
+            }
+        }
+        map.finish()
+    }
+}
+
 impl std::fmt::Debug for ClientMetadata {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("ClientMetadata")
-            .field(&self.0.members)
+            .field(&RedactedMembers(&self.0.members))
             .finish()
     }
 }

@@ -59,7 +59,7 @@ impl StoredClient {
 }
 
 fn parse(text: &Arc<str>) -> Result<ClientMetadata, StoreError> {
-    ClientMetadata::from_trusted_json(text.clone()).map_err(|e| StoreError::Backend(e.to_string()))
+    ClientMetadata::from_trusted_json(text.clone()).map_err(StoreError::backend)
 }
 
 /// How many clients keep their parsed metadata (about 3 KB each) besides the compact JSON.

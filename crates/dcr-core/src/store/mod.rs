@@ -116,9 +116,16 @@ pub enum StoreError {
     /// A token hash collided with an existing one.
     #[error("token hash already exists")]
     TokenExists,
-    /// The backend failed.
+    /// The backend failed; the backend's error is kept as the source.
     #[error("backend: {0}")]
-    Backend(String),
+    Backend(#[source] crate::error::BoxError),
+}
+
+impl StoreError {
+    /// A backend failure caused by `err` (an error, or a message).
+    pub fn backend(err: impl Into<crate::error::BoxError>) -> Self {
+        StoreError::Backend(err.into())
+    }
 }
 
 /// Storage of clients and registration access tokens.
