@@ -109,7 +109,7 @@ pub use body::read_json_object;
 pub use discovery::discovery_document;
 pub use error::ApiError;
 pub use observe::{OPENAPI_JSON, openapi_document};
-pub use ratelimit::{GovernorLimiter, Rate, RateLimiter, RateLimits};
+pub use ratelimit::{AddressKeying, GovernorLimiter, Limit, Rate, RateLimiter, RateLimits};
 
 use std::sync::Arc;
 

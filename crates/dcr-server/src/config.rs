@@ -10,6 +10,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod rate_limit;
+pub use rate_limit::{BackendErrorMode, RateConfig, RateLimitConfig};
+
 /// The whole configuration. Every key is optional.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -203,50 +206,6 @@ impl PruneConfig {
                 .then_some(self.max_unmanaged_open_clients),
             max_age_seconds: (self.max_unmanaged_age_seconds > 0)
                 .then(|| i64::try_from(self.max_unmanaged_age_seconds).unwrap_or(i64::MAX)),
-        }
-    }
-}
-
-/// A bucket: `burst` requests at once, refilled at `per_second`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateConfig {
-    /// Requests allowed at once.
-    pub burst: u32,
-    /// Requests per second refilled.
-    pub per_second: f64,
-}
-
-impl RateConfig {
-    const fn new(burst: u32, per_second: f64) -> Self {
-        Self { burst, per_second }
-    }
-}
-
-/// `[rate_limit]`: per process (each instance counts on its own).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimitConfig {
-    /// Master switch (benchmarks and conformance runs turn it off).
-    pub enabled: bool,
-    /// Registrations per client address.
-    pub registration_per_ip: RateConfig,
-    /// Registrations per initial access token.
-    pub registration_per_token: RateConfig,
-    /// Registrations in all.
-    pub registration_global: RateConfig,
-    /// Read, update and delete requests per client id.
-    pub management_per_client: RateConfig,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            registration_per_ip: RateConfig::new(20, 2.0),
-            registration_per_token: RateConfig::new(100, 10.0),
-            registration_global: RateConfig::new(500, 100.0),
-            management_per_client: RateConfig::new(30, 5.0),
         }
     }
 }
@@ -463,23 +422,7 @@ impl Config {
             );
         }
         self.trusted_proxy_nets()?;
-        for (key, rate) in [
-            ("registration_per_ip", self.rate_limit.registration_per_ip),
-            (
-                "registration_per_token",
-                self.rate_limit.registration_per_token,
-            ),
-            ("registration_global", self.rate_limit.registration_global),
-            (
-                "management_per_client",
-                self.rate_limit.management_per_client,
-            ),
-        ] {
-            anyhow::ensure!(
-                rate.burst >= 1 && rate.per_second.is_finite() && rate.per_second >= 0.001,
-                "rate_limit.{key}: burst must be at least 1 and per_second at least 0.001"
-            );
-        }
+        self.rate_limit.validate()?;
         let l = &self.limits;
         anyhow::ensure!(
             l.request_timeout_seconds >= 1 && l.header_read_timeout_seconds >= 1,
