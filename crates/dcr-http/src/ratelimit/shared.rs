@@ -144,6 +144,7 @@ impl RedisBackend {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let manager = ConnectionManager::new_lazy_with_config(client, config)?;
+        metrics::gauge!("dcr_rate_limit_backend_up").set(1.0);
         Ok(Arc::new(Self {
             manager,
             script: Script::new(GCRA),

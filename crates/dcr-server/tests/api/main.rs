@@ -15,3 +15,4 @@ mod policies;
 mod process;
 mod registration;
 mod remote_documents;
+mod shared_limits;
