@@ -56,7 +56,9 @@
 //!   same lists are advertised by discovery, so what is advertised is what is accepted.
 //! - [`HttpOptions`]: path of the registration endpoint below the mount point, body limit,
 //!   discovery on/off and extra discovery members (`authorization_endpoint`, `jwks_uri`, ...
-//!   of the host authorization server).
+//!   of the host authorization server), and [`RateLimits`]: in-process limits
+//!   ([`Limit::in_memory`]), or, with the `redis` feature, limits shared by every instance
+//!   through a `ratelimit::RedisBackend`.
 //! - [`RegistrarBuilder`](dcr_core::registrar::RegistrarBuilder): client id and secret
 //!   generators ([`Factory`](dcr_core::factory::Factory): nanoid, uuid, random bytes, or any
 //!   sync or async closure that sees the request), whether a registration access token is

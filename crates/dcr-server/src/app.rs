@@ -132,6 +132,13 @@ pub fn rate_limits(config: &Config) -> anyhow::Result<RateLimits> {
         ),
         None => None,
     };
+    if backend.is_some() {
+        tracing::info!(
+            on_backend_error = ?rl.on_backend_error,
+            timeout_ms = rl.redis_timeout_ms,
+            "rate limits are shared through Redis"
+        );
+    }
     let make = |name: &'static str, r: RateConfig| match &backend {
         Some(b) => b.limit(name, rate(r)),
         None => Limit::in_memory(rate(r)),

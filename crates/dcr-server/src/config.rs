@@ -550,6 +550,41 @@ mod tests {
     }
 
     #[test]
+    fn rate_limit_backend_and_address_keys() {
+        let c = Config::from_toml("", Path::new(".")).unwrap();
+        assert_eq!(c.rate_limit.redis_url(), None);
+        assert_eq!(
+            (c.rate_limit.ipv4_prefix, c.rate_limit.ipv6_prefix),
+            (32, 64)
+        );
+        assert_eq!(c.rate_limit.on_backend_error, BackendErrorMode::Local);
+        let c = Config::from_toml(
+            "[rate_limit]\nbackend = \"rediss://:pw@cache:6380/2\"\non_backend_error = \"deny\"\nredis_timeout_ms = 20\nipv6_prefix = 56",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(c.rate_limit.redis_url(), Some("rediss://:pw@cache:6380/2"));
+        assert_eq!(c.rate_limit.on_backend_error, BackendErrorMode::Deny);
+        assert_eq!(c.rate_limit.ipv6_prefix, 56);
+        for (toml, key) in [
+            ("backend = \"memcached://x\"", "rate_limit.backend"),
+            ("on_backend_error = \"retry\"", "on_backend_error"),
+            ("ipv6_prefix = 129", "rate_limit.ipv6_prefix"),
+            ("ipv4_prefix = 33", "rate_limit.ipv4_prefix"),
+            ("redis_timeout_ms = 0", "rate_limit.redis_timeout_ms"),
+            (
+                "management_invalid_token_per_ip = { burst = 0, per_second = 1.0 }",
+                "rate_limit.management_invalid_token_per_ip",
+            ),
+        ] {
+            let e = Config::from_toml(&format!("[rate_limit]\n{toml}"), Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
+    }
+
+    #[test]
     fn postgres_storage_settings() {
         let c = Config::from_toml(
             "[storage]\nurl = \"postgres://dcr@db:5432/dcr\"\nmax_connections = 20\nacquire_timeout_ms = 250",

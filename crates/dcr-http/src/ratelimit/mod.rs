@@ -2,7 +2,7 @@
 //!
 //! A [`Limit`] decides whether one more request under a key is allowed. It is kept in this
 //! process by a [`RateLimiter`] ([`GovernorLimiter`]: GCRA buckets in memory) or, with the
-//! `redis` feature, shared by every instance through a [`RedisBackend`] (one bucket per key
+//! `redis` feature, shared by every instance through a `RedisBackend` (one bucket per key
 //! for the whole fleet), the in-process limiter then serving as the fallback.
 
 mod address;

@@ -3,7 +3,8 @@
 //! `on_backend_error` mode without a 5xx. The tests use the Redis named by
 //! `DCR_TEST_REDIS_URL` (each with a key prefix of its own; keys expire by themselves), and a
 //! TCP proxy in front of it that they stall and cut; without the variable they say so on
-//! stderr and check nothing, with it and no Redis answering they fail.
+//! stderr and check nothing, with it and no Redis answering they fail (the last test needs no
+//! Redis: it points at an address where none listens).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -338,4 +339,23 @@ async fn redis_failing_mid_run_with_local_falls_back_to_the_process_limiter() {
 #[tokio::test]
 async fn redis_failing_mid_run_with_deny_refuses_limited_requests() {
     redis_fails_mid_run("deny", [429; 4], [429; 2], 503).await;
+}
+
+#[tokio::test]
+async fn an_instance_starts_and_limits_while_redis_is_unreachable() {
+    // Nothing listens on the proxy's address once it is dropped: no Redis needed here.
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = dead.local_addr().unwrap();
+    drop(dead);
+    let app = spawn_with(&shared_config(
+        &format!("redis://{addr}/0"),
+        &unique_prefix(),
+        "registration_per_ip = { burst = 2, per_second = 0.02 }\n",
+    ))
+    .await;
+    assert_eq!(statuses(&app, "192.0.2.9", 3).await, [201, 201, 429]);
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rate_limit"]["state"], "down");
+    assert_eq!(body["rate_limit"]["on_backend_error"], "local");
 }
