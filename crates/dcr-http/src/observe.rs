@@ -177,3 +177,29 @@ pub fn openapi_document(registration_path: &str) -> Option<Value> {
     }
     Some(doc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_series() {
+        let m = RequestMetrics::default();
+        for i in 0..1000 {
+            let method = Method::from_bytes(format!("M{i:07}").as_bytes()).unwrap();
+            m.record(&method, "/healthz", StatusCode::METHOD_NOT_ALLOWED, 0.0);
+        }
+        m.record(&Method::GET, "/healthz", StatusCode::OK, 0.0);
+        m.record(
+            &Method::PATCH,
+            "/healthz",
+            StatusCode::METHOD_NOT_ALLOWED,
+            0.0,
+        );
+        let by_route = m.by_route.read().unwrap();
+        let methods: Vec<&str> = by_route["/healthz"].iter().map(|h| h.method).collect();
+        assert_eq!(methods, ["OTHER", "GET", "PATCH"]);
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "OTHER");
+    }
+}
