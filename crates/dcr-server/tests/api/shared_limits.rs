@@ -359,3 +359,25 @@ async fn an_instance_starts_and_limits_while_redis_is_unreachable() {
     assert_eq!(body["rate_limit"]["state"], "down");
     assert_eq!(body["rate_limit"]["on_backend_error"], "local");
 }
+
+#[tokio::test]
+async fn a_tls_backend_that_fails_its_handshake_is_a_backend_failure() {
+    // A plain TCP server that closes every connection: `rediss://` cannot complete TLS there.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            drop(s);
+        }
+    });
+    let app = spawn_with(&shared_config(
+        &format!("rediss://{addr}/0"),
+        &unique_prefix(),
+        "on_backend_error = \"deny\"\nregistration_per_ip = { burst = 2, per_second = 0.02 }\n",
+    ))
+    .await;
+    assert_eq!(statuses(&app, "192.0.2.9", 2).await, [429, 429]);
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["rate_limit"]["state"], "down");
+}
