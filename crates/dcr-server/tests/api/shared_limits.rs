@@ -381,3 +381,30 @@ async fn a_tls_backend_that_fails_its_handshake_is_a_backend_failure() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["rate_limit"]["state"], "down");
 }
+
+#[tokio::test]
+async fn a_shared_bucket_refills_at_its_rate() {
+    let Some((redis, db)) = test_redis().await else {
+        return;
+    };
+    let app = spawn_with(&shared_config(
+        &format!("redis://{redis}{db}"),
+        &unique_prefix(),
+        "registration_per_ip = { burst = 2, per_second = 5.0 }\n",
+    ))
+    .await;
+    assert_eq!(statuses(&app, "192.0.2.20", 3).await, [201, 201, 429]);
+    let res = app
+        .http
+        .post(app.url("/reg"))
+        .header("x-forwarded-for", "192.0.2.20")
+        .json(&web_client())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "1");
+    // One request's worth comes back every 200 ms.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(statuses(&app, "192.0.2.20", 1).await, [201]);
+}
