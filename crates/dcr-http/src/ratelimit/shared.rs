@@ -19,6 +19,9 @@ use super::{Limit, Rate, RateLimiter};
 /// While Redis is failing, how long checks go without trying it.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
+/// How long the start-up connection and script load may take (they are not on a request's path).
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// GCRA: `KEYS[1]` holds the theoretical arrival time (ms, Redis's clock) of the next
 /// request; `ARGV[1]` is the emission interval (ms), `ARGV[2]` the burst. Returns
 /// `{1, 0}` when allowed, `{0, wait_ms}` when not.
@@ -134,9 +137,9 @@ impl std::fmt::Display for Failure {
 }
 
 impl RedisBackend {
-    /// A backend for `settings`. The connection is made on first use and remade whenever it
-    /// breaks, so this succeeds while Redis is down; it fails only on a malformed URL. Call
-    /// it within a Tokio runtime.
+    /// A backend for `settings`. The connection is made in the background (and remade
+    /// whenever it breaks), so this succeeds while Redis is down; it fails only on a malformed
+    /// URL. Call it within a Tokio runtime.
     pub fn new(settings: RedisSettings) -> Result<Arc<Self>, redis::RedisError> {
         let client = Client::open(settings.url.as_str())?;
         let config = ConnectionManagerConfig::new()
@@ -145,7 +148,7 @@ impl RedisBackend {
             .set_max_delay(Duration::from_millis(500));
         let manager = ConnectionManager::new_lazy_with_config(client, config)?;
         metrics::gauge!("dcr_rate_limit_backend_up").set(1.0);
-        Ok(Arc::new(Self {
+        let backend = Arc::new(Self {
             manager,
             script: Script::new(GCRA),
             key_prefix: settings.key_prefix,
@@ -154,7 +157,23 @@ impl RedisBackend {
             epoch: Instant::now(),
             down: AtomicBool::new(false),
             retry_at_ms: AtomicU64::new(0),
-        }))
+        });
+        // Connect and load the script now, so that the first checks do not spend their
+        // timeout on it (and a Redis that is down at start-up is reported at once).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let warm = backend.clone();
+            runtime.spawn(async move { warm.warm_up().await });
+        }
+        Ok(backend)
+    }
+
+    async fn warm_up(&self) {
+        let mut conn = self.manager.clone();
+        match tokio::time::timeout(WARM_UP_TIMEOUT, self.script.load_async(&mut conn)).await {
+            Ok(Ok(_)) => self.mark_up(),
+            Ok(Err(e)) => self.mark_down(&Failure::Redis(e)),
+            Err(_) => self.mark_down(&Failure::Timeout),
+        }
     }
 
     /// A limit of `rate` per key named `name` (part of its Redis keys), falling back to an
