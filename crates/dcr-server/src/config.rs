@@ -568,6 +568,8 @@ mod tests {
         assert_eq!(c.rate_limit.ipv6_prefix, 56);
         for (toml, key) in [
             ("backend = \"memcached://x\"", "rate_limit.backend"),
+            ("backend = \"redis://\"", "rate_limit.backend"),
+            ("backend = \"redis://:pw@:6379/0\"", "rate_limit.backend"),
             ("on_backend_error = \"retry\"", "on_backend_error"),
             ("ipv6_prefix = 129", "rate_limit.ipv6_prefix"),
             ("ipv4_prefix = 33", "rate_limit.ipv4_prefix"),

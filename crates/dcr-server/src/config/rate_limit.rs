@@ -111,11 +111,17 @@ impl RateLimitConfig {
             self.ipv4_prefix <= 32 && self.ipv6_prefix <= 128,
             "rate_limit.ipv4_prefix, rate_limit.ipv6_prefix: at most 32 and 128"
         );
+        let redis_host = ["redis://", "rediss://"]
+            .iter()
+            .find_map(|scheme| self.backend.strip_prefix(scheme))
+            .map(|rest| {
+                let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+                authority.rsplit('@').next().unwrap_or_default()
+            });
         anyhow::ensure!(
             self.backend == "memory"
-                || self.backend.starts_with("redis://")
-                || self.backend.starts_with("rediss://"),
-            "rate_limit.backend: must be \"memory\" or a redis:// or rediss:// URL"
+                || redis_host.is_some_and(|h| !h.is_empty() && !h.starts_with(':')),
+            "rate_limit.backend: must be \"memory\" or a redis:// or rediss:// URL with a host"
         );
         anyhow::ensure!(
             (1..=10_000).contains(&self.redis_timeout_ms),
