@@ -1,5 +1,7 @@
 //! Wiring: configuration → store → registrar → router → listening socket.
 
+mod conn;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,6 +38,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use self::conn::ConnDeadline;
 use crate::config::{
     BackendErrorMode, ClientIdSetting, Config, IdFormat, InitialAccessTokenSetting,
     IssueRatSetting, RateConfig,
@@ -247,6 +250,7 @@ pub fn with_layers(
             header::PROXY_AUTHORIZATION,
             header::COOKIE,
         ]))
+        .map_request(drop_unsafe_request_id)
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
@@ -272,6 +276,29 @@ pub fn with_layers(
             request_timeout,
         ))
         .service(app)
+}
+
+/// Removes a client's `x-request-id` unless it is one id of at most 64 characters of
+/// `[A-Za-z0-9._:-]`: the id is logged and echoed, so anything else (spaces, braces, `=`,
+/// non-text bytes) could forge log lines. A removed id is replaced by a generated one.
+fn drop_unsafe_request_id(mut req: Request) -> Request {
+    let headers = req.headers_mut();
+    let mut ids = headers.get_all("x-request-id").iter();
+    let safe = match (ids.next(), ids.next()) {
+        (None, _) => return req,
+        (Some(id), None) => {
+            let id = id.as_bytes();
+            (1..=64).contains(&id.len())
+                && id
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        }
+        (Some(_), Some(_)) => false,
+    };
+    if !safe {
+        headers.remove("x-request-id");
+    }
+    req
 }
 
 /// A configured server, bound to its socket but not yet serving.
@@ -337,11 +364,13 @@ impl Application {
         tracing::info!("listening on http://{addr}");
         let background = self.spawn_background();
         let limits = &self.config.limits;
+        let head_timeout = Duration::from_secs(limits.header_read_timeout_seconds);
+        let idle_timeout = Duration::from_secs(limits.idle_timeout_seconds);
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds))
+            .header_read_timeout(head_timeout)
             .max_buf_size(limits.max_header_bytes);
         builder
             .http2()
@@ -375,20 +404,37 @@ impl Application {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(app.clone().map_request(
-                move |req: Request<hyper::body::Incoming>| {
-                    let mut req = req.map(Body::new);
-                    req.extensions_mut().insert(ConnectInfo(remote));
-                    req
-                },
-            ));
+            // Closes the connection (and frees its slot) when it makes no request in time.
+            let deadline = ConnDeadline::new(head_timeout, idle_timeout);
+            let requests = deadline.clone();
+            let service = TowerToHyperService::new(
+                app.clone()
+                    .map_request(move |req: Request<hyper::body::Incoming>| {
+                        let mut req = req.map(Body::new);
+                        req.extensions_mut().insert(ConnectInfo(remote));
+                        req
+                    })
+                    .map_future(move |response| {
+                        let in_flight = requests.begin();
+                        async move {
+                            let response = response.await;
+                            drop(in_flight);
+                            response
+                        }
+                    }),
+            );
             let conn = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .into_owned();
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
+                tokio::select! {
+                    ended = conn => if let Err(e) = ended {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    },
+                    () = deadline.expired() => {
+                        tracing::debug!(%remote, "connection closed: no request before its deadline");
+                    }
                 }
                 drop(permit);
             });

@@ -107,6 +107,7 @@ pub enum IatCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     crate::telemetry::init(&config.log);
+    config.log_warnings();
     match cli.command {
         Command::Serve { seed_clients } => {
             let app = Application::build(&config).await?;

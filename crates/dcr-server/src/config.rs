@@ -1,13 +1,16 @@
 //! The `dcr` configuration file (TOML), overridable by `DCR_`-prefixed environment variables
 //! (nested keys joined with `__`, e.g. `DCR_STORAGE__URL`).
 
+mod checks;
+mod env_keys;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use dcr_core::metadata::ServerMetadata;
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 mod rate_limit;
@@ -19,6 +22,9 @@ pub use rate_limit::{BackendErrorMode, RateConfig, RateLimitConfig};
 pub struct Config {
     /// The issuer identifier; absolute URLs in responses are built from it, never from request headers.
     pub issuer: String,
+    /// Accept a plain-http issuer on a host that is not loopback (logs a warning; never in
+    /// production).
+    pub allow_insecure_issuer: bool,
     /// The socket address to listen on.
     pub listen: String,
     /// Where clients and tokens are kept.
@@ -44,12 +50,16 @@ pub struct Config {
     /// The directory relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// `DCR_` variables that name no key, left out by [`Config::load`] (see [`Config::log_warnings`]).
+    #[serde(skip)]
+    pub ignored_env_vars: Vec<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             issuer: "http://127.0.0.1:8080".into(),
+            allow_insecure_issuer: false,
             listen: "127.0.0.1:8080".into(),
             storage: StorageConfig::default(),
             registration: RegistrationConfig::default(),
@@ -62,6 +72,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             metrics: MetricsConfig::default(),
             base_dir: PathBuf::from("."),
+            ignored_env_vars: Vec::new(),
         }
     }
 }
@@ -218,6 +229,9 @@ pub struct LimitsConfig {
     pub request_timeout_seconds: u64,
     /// A connection must send its request headers within this many seconds (slow-loris guard).
     pub header_read_timeout_seconds: u64,
+    /// A connection with no request in flight is closed after this many seconds idle
+    /// (HTTP/1 keep-alive and HTTP/2 alike).
+    pub idle_timeout_seconds: u64,
     /// Largest request head (request line and headers), in bytes; beyond it, 431.
     pub max_header_bytes: usize,
     /// Connections served at once; further ones wait in the listen backlog.
@@ -231,6 +245,7 @@ impl Default for LimitsConfig {
         Self {
             request_timeout_seconds: 30,
             header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
             shutdown_grace_seconds: 10,
@@ -326,7 +341,8 @@ pub enum LogFormat {
 }
 
 impl Config {
-    /// Loads the configuration: defaults, then `file` (if given), then `DCR_*` variables.
+    /// Loads the configuration: defaults, then `file` (if given), then the `DCR_*` variables
+    /// that name a key (the others are kept in `ignored_env_vars`).
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         let mut base_dir = PathBuf::from(".");
@@ -342,16 +358,27 @@ impl Config {
                 base_dir = PathBuf::from(".");
             }
         }
-        // `DCR_CONFIG` names the file (read by the CLI) and `DCR_TEST_*` belong to the test
-        // suite (e.g. `DCR_TEST_POSTGRES_URL`): neither is a configuration key.
-        let env = Env::prefixed("DCR_")
-            .filter(|key| {
-                let key = key.as_str().to_ascii_lowercase();
-                key != "config" && !key.starts_with("test_")
-            })
-            .split("__");
+        let schema = serde_json::to_value(Config::default()).context("configuration keys")?;
+        let (env, ignored) = env_keys::provider(schema);
         figment = figment.merge(env);
-        Self::extract(figment, base_dir)
+        let mut config = Self::extract(figment, base_dir)?;
+        config.ignored_env_vars = ignored;
+        Ok(config)
+    }
+
+    /// Logs what loading tolerated but an operator should know: `DCR_` variables that are
+    /// not keys (by name only), and an insecure issuer.
+    pub fn log_warnings(&self) {
+        if !self.ignored_env_vars.is_empty() {
+            tracing::warn!(
+                "ignoring environment variables that are not configuration keys: {}",
+                self.ignored_env_vars.join(", ")
+            );
+        }
+        if self.allow_insecure_issuer && self.issuer.starts_with("http:") {
+            tracing::warn!(issuer = %self.issuer,
+                "allow_insecure_issuer is on: the issuer is plain http");
+        }
     }
 
     /// Parses a configuration from TOML text (no environment), resolving paths against `base_dir`.
@@ -376,11 +403,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        let issuer = url_parse(&self.issuer).context("issuer: must be an absolute http(s) URL")?;
-        anyhow::ensure!(
-            matches!(issuer.0.as_str(), "http" | "https") && issuer.1,
-            "issuer: must be an absolute http(s) URL without query or fragment"
-        );
+        checks::issuer(&self.issuer, self.allow_insecure_issuer)?;
         self.listen
             .parse::<std::net::SocketAddr>()
             .with_context(|| {
@@ -397,10 +420,7 @@ impl Config {
             self.storage.connect_timeout_ms >= 1 && self.storage.acquire_timeout_ms >= 1,
             "storage.connect_timeout_ms, storage.acquire_timeout_ms: must be at least 1"
         );
-        anyhow::ensure!(
-            self.registration.path.starts_with('/'),
-            "registration.path: must start with '/'"
-        );
+        checks::registration_path(&self.registration.path)?;
         anyhow::ensure!(
             self.registration.body_limit >= 1024,
             "registration.body_limit: must be at least 1024 bytes"
@@ -424,10 +444,16 @@ impl Config {
         self.trusted_proxy_nets()?;
         self.rate_limit.validate()?;
         let l = &self.limits;
-        anyhow::ensure!(
-            l.request_timeout_seconds >= 1 && l.header_read_timeout_seconds >= 1,
-            "limits: timeouts must be at least 1 second"
-        );
+        for (key, seconds) in [
+            ("request_timeout_seconds", l.request_timeout_seconds),
+            ("header_read_timeout_seconds", l.header_read_timeout_seconds),
+            ("idle_timeout_seconds", l.idle_timeout_seconds),
+        ] {
+            anyhow::ensure!(
+                (1..=86_400).contains(&seconds),
+                "limits.{key}: must be between 1 and 86400 seconds"
+            );
+        }
         anyhow::ensure!(
             l.max_header_bytes >= 8192,
             "limits.max_header_bytes: must be at least 8192"
@@ -490,13 +516,6 @@ impl Config {
             self.registration.path
         )
     }
-}
-
-/// Scheme of an absolute URL, and whether it has neither query nor fragment.
-fn url_parse(s: &str) -> anyhow::Result<(String, bool)> {
-    let (scheme, rest) = s.split_once("://").context("missing scheme")?;
-    anyhow::ensure!(!rest.is_empty(), "missing host");
-    Ok((scheme.to_ascii_lowercase(), !rest.contains(['?', '#'])))
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ pub fn test_config(dir: &Path, extra_toml: &str) -> Config {
         "[rate_limit]\nenabled = false\n"
     };
     let text = format!(
-        "issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n{extra_toml}\n{storage}{rate_limit}"
+        "issuer = \"{ISSUER}\"\nallow_insecure_issuer = true\nlisten = \"127.0.0.1:0\"\n{extra_toml}\n{storage}{rate_limit}"
     );
     std::fs::write(dir.join("dcr.toml"), &text).expect("write config");
     Config::from_toml(&text, dir).expect("test config is valid")

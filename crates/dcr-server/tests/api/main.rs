@@ -5,6 +5,8 @@
 mod helpers;
 
 mod abuse_limits;
+mod configuration;
+mod connections;
 mod initial_access_tokens;
 mod interop_openidconnect;
 mod library;
@@ -15,4 +17,5 @@ mod policies;
 mod process;
 mod registration;
 mod remote_documents;
+mod request_ids;
 mod shared_limits;

@@ -34,7 +34,7 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("DCR_TEST_POSTGRES_URL is set but unusable: {e}"));
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"{}\"\nmax_connections = 8\n[log]\nfilter = \"info\"\n[rate_limit]\nenabled = false\n{extra_toml}\n",
+            "issuer = \"{ISSUER}\"\nallow_insecure_issuer = true\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"{}\"\nmax_connections = 8\n[log]\nfilter = \"info\"\n[rate_limit]\nenabled = false\n{extra_toml}\n",
             db.url()
         );
         std::fs::write(dir.path().join("dcr.toml"), text).unwrap();
@@ -492,13 +492,14 @@ fn the_config_and_test_variables_are_not_configuration_keys() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // A real unknown key is still refused, by name.
+    // A variable that names no key is ignored, by name (an unknown key in the file is refused:
+    // see `configuration.rs`).
     let out = dcr_command()
         .arg("check-config")
         .env("DCR_CONFIG", &config)
         .env("DCR_STORAGE__POOL", "3")
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("pool"));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DCR_STORAGE__POOL"));
 }

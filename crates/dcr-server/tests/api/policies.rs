@@ -252,7 +252,7 @@ async fn a_token_naming_a_dropped_policy_fails_closed() {
 async fn syntax_errors_stop_start_up_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.rhai"), "let x = ;").unwrap();
-    let text = "issuer = \"http://dcr.test\"\n[storage]\nurl = \"memory:\"\n[registration]\ninitial_access_token = true\n[registration.policies]\nbad = \"bad.rhai\"\n";
+    let text = "issuer = \"http://dcr.test\"\nallow_insecure_issuer = true\n[storage]\nurl = \"memory:\"\n[registration]\ninitial_access_token = true\n[registration.policies]\nbad = \"bad.rhai\"\n";
     let config = dcr_server::config::Config::from_toml(text, dir.path()).unwrap();
     let err = dcr_server::app::Application::build(&config)
         .await

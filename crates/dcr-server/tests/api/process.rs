@@ -28,7 +28,7 @@ fn write_config(dir: &Path, extra: &str) {
         "[rate_limit]\nenabled = false\n"
     };
     let text = format!(
-        "issuer = \"{ISSUER}\"\nlisten = \"127.0.0.1:0\"\n{extra}\n[storage]\nurl = \"sqlite://dcr.db\"\n[log]\nformat = \"json\"\n{rate}"
+        "issuer = \"{ISSUER}\"\nallow_insecure_issuer = true\nlisten = \"127.0.0.1:0\"\n{extra}\n[storage]\nurl = \"sqlite://dcr.db\"\n[log]\nformat = \"json\"\n{rate}"
     );
     std::fs::write(dir.join("dcr.toml"), text).unwrap();
 }
