@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod abuse_limits;
 mod configuration;
 mod connections;
 mod initial_access_tokens;
@@ -17,3 +18,4 @@ mod process;
 mod registration;
 mod remote_documents;
 mod request_ids;
+mod shared_limits;
