@@ -1,6 +1,8 @@
 //! Client metadata (RFC 7591 §2, OpenID Connect Dynamic Client Registration 1.0 §2):
 //! the validated model, the server's supported values, and the validator.
 
+/// Bounds on stored documents (nesting depth, size).
+pub mod bounds;
 /// Validation of client JWK Sets from raw JSON.
 pub mod jwks;
 /// BCP 47 language tag well-formedness.
@@ -8,6 +10,7 @@ pub mod lang;
 mod remote;
 mod server;
 mod statement;
+mod uris;
 mod validate;
 
 #[cfg(test)]

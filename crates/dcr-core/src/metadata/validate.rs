@@ -9,9 +9,9 @@
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
-use url::Url;
 
-use super::{ClientMetadata, MetadataError, ServerMetadata, jwks, lang};
+use super::uris::{check_extra_uri, is_uri_member_name, parse_uri, uri_error};
+use super::{ClientMetadata, MetadataError, ServerMetadata, bounds, jwks, lang};
 
 /// The CIBA grant type.
 pub(crate) const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
@@ -792,7 +792,7 @@ fn validate_prepared(
     let native = str_of(&m, "application_type") == Some("native");
     for label in ["post_logout_redirect_uris", "redirect_uris"] {
         for uri in str_items(&m, label) {
-            check_redirect_uri(label, uri, native, implicit).map_err(fail)?;
+            check_redirect_uri(label, uri, native, implicit)?;
         }
     }
 
@@ -918,11 +918,17 @@ fn validate_prepared(
         jwks::check_usable(&keys, &m, "jwks").map_err(fail)?;
     }
 
-    // 18. Extra and localized members.
+    // 18. Extra and localized members; extra members named as URIs follow the URI rule.
     m.extend(localized);
     for (k, v) in extra {
+        if is_uri_member_name(&k) {
+            check_extra_uri(&k, &v)?;
+        }
         m.entry(k).or_insert(v);
     }
+
+    // 19. What is stored can be read back.
+    bounds::check_stored(&m)?;
     Ok(ClientMetadata::from_trusted(m))
 }
 
@@ -969,7 +975,7 @@ fn check_mandatory(
         // Defect 1 of the reference: an unparseable URI here is a 400, not a 500.
         let mut hosts: Vec<String> = Vec::new();
         for uri in str_items(m, "redirect_uris") {
-            let url = Url::parse(uri).map_err(|_| {
+            let url = parse_uri("redirect_uris", uri)?.ok_or_else(|| {
                 fail(format!(
                     "redirect_uris must only contain valid absolute uris ({uri:?} is not one)"
                 ))
@@ -1417,8 +1423,8 @@ fn check_all_of(
 
 /// A URI member that is not a redirect URI: `http(s)` or `https` only, absolute, with a host.
 fn check_web_uri(member: &str, value: &str, https_only: bool) -> Result<(), MetadataError> {
-    let url = Url::parse(value).ok();
-    let scheme = url.as_ref().map(Url::scheme);
+    let url = parse_uri(member, value)?;
+    let scheme = url.as_ref().map(url::Url::scheme);
     let ok = if https_only {
         scheme == Some("https")
     } else {
@@ -1440,10 +1446,29 @@ fn check_web_uri(member: &str, value: &str, https_only: bool) -> Result<(), Meta
 }
 
 /// The redirect URI rules of OpenID Connect Registration §2 and RFC 8252 (native apps).
-fn check_redirect_uri(label: &str, uri: &str, native: bool, implicit: bool) -> Result<(), String> {
-    let url = Url::parse(uri).map_err(|_| {
-        format!("{label} must only contain valid absolute uris ({uri:?} is not one)")
+fn check_redirect_uri(
+    label: &str,
+    uri: &str,
+    native: bool,
+    implicit: bool,
+) -> Result<(), MetadataError> {
+    let url = parse_uri(label, uri)?.ok_or_else(|| {
+        uri_error(
+            label,
+            format!("{label} must only contain valid absolute uris ({uri:?} is not one)"),
+        )
     })?;
+    check_redirect_rules(label, uri, &url, native, implicit).map_err(|e| uri_error(label, e))
+}
+
+/// The rules of [`check_redirect_uri`] on the parsed URI.
+fn check_redirect_rules(
+    label: &str,
+    uri: &str,
+    url: &url::Url,
+    native: bool,
+    implicit: bool,
+) -> Result<(), String> {
     if uri.contains('#') || url.fragment().is_some() {
         return Err(format!("{label} must not contain fragments ({uri:?})"));
     }

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod hostile_metadata;
 mod initial_access_tokens;
 mod interop_openidconnect;
 mod library;
