@@ -59,6 +59,17 @@ impl MetadataError {
         }
     }
 
+    /// The error for a rule about the member `member`: `invalid_redirect_uri` when it is
+    /// `redirect_uris` (RFC 7591 §3.2.2: "the value of one or more redirection URIs is
+    /// invalid"), `invalid_client_metadata` for any other member.
+    pub fn member(member: &str, description: impl Into<String>) -> Self {
+        if member == "redirect_uris" {
+            Self::redirect(description)
+        } else {
+            Self::metadata(description)
+        }
+    }
+
     /// An `invalid_redirect_uri` error.
     pub fn redirect(description: impl Into<String>) -> Self {
         Self {

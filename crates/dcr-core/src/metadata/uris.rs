@@ -12,16 +12,6 @@ use url::{Position, Url};
 
 use super::MetadataError;
 
-/// The error for a URI member: `invalid_redirect_uri` for `redirect_uris` (RFC 7591 §3.2.2),
-/// `invalid_client_metadata` for every other member.
-pub(crate) fn uri_error(member: &str, description: String) -> MetadataError {
-    if member == "redirect_uris" {
-        MetadataError::redirect(description)
-    } else {
-        MetadataError::metadata(description)
-    }
-}
-
 /// Parses the value of the URI member `member`.
 ///
 /// `Ok(None)`: `value` is not an absolute URI (the caller words that error for its rule).
@@ -33,13 +23,13 @@ pub(crate) fn parse_uri(member: &str, value: &str) -> Result<Option<Url>, Metada
         return Ok(None);
     };
     if value.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err(uri_error(
+        return Err(MetadataError::member(
             member,
             format!("{member} must not contain control characters or spaces (got {value:?})"),
         ));
     }
     if !reads_as_written(value, &url) {
-        return Err(uri_error(
+        return Err(MetadataError::member(
             member,
             format!(
                 "{member} must be written as it is read: {value:?} reads as {:?} (only the case of the scheme and host may differ)",
@@ -85,7 +75,7 @@ pub(crate) fn check_extra_uri(
 ) -> Result<(), MetadataError> {
     let one = |s: &str| match parse_uri(member, s)? {
         Some(_) => Ok(()),
-        None => Err(uri_error(
+        None => Err(MetadataError::member(
             member,
             format!("{member} must only contain absolute uris ({s:?} is not one)"),
         )),

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::uris::{check_extra_uri, is_uri_member_name, parse_uri, uri_error};
+use super::uris::{check_extra_uri, is_uri_member_name, parse_uri};
 use super::{ClientMetadata, MetadataError, ServerMetadata, bounds, jwks, lang};
 
 /// The CIBA grant type.
@@ -442,17 +442,6 @@ fn defaults(server: &ServerMetadata) -> Map<String, Value> {
     d
 }
 
-/// An error whose code follows the reference: `invalid_redirect_uri` when the description is
-/// about `redirect_uris`, `invalid_client_metadata` otherwise.
-fn fail(description: impl Into<String>) -> MetadataError {
-    let description = description.into();
-    if description.starts_with("redirect_uris") {
-        MetadataError::redirect(description)
-    } else {
-        MetadataError::metadata(description)
-    }
-}
-
 fn str_of<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     m.get(key).and_then(Value::as_str)
 }
@@ -664,24 +653,31 @@ fn validate_prepared(
             continue;
         };
         if !lang::is_well_formed(tag) {
-            return Err(fail(format!(
-                "{key}: \"{tag}\" is not a well-formed BCP 47 language tag (e.g. {base}#en or {base}#ja-Jpan-JP)"
-            )));
+            return Err(MetadataError::member(
+                key,
+                format!(
+                    "{key}: \"{tag}\" is not a well-formed BCP 47 language tag (e.g. {base}#en or {base}#ja-Jpan-JP)"
+                ),
+            ));
         }
         check_type(key, Kind::Str, value)?;
     }
 
     // 3. Syntax of the identifiers.
     if m.get("client_id").is_none() {
-        return Err(fail("client_id is mandatory property"));
+        return Err(MetadataError::member(
+            "client_id",
+            "client_id is mandatory property",
+        ));
     }
     for field in ["client_id", "client_secret"] {
         if let Some(s) = str_of(&m, field)
             && !s.bytes().all(|b| (0x20..=0x7e).contains(&b))
         {
-            return Err(fail(format!(
-                "{field} must only contain printable ASCII characters"
-            )));
+            return Err(MetadataError::member(
+                field,
+                format!("{field} must only contain printable ASCII characters"),
+            ));
         }
     }
 
@@ -721,9 +717,10 @@ fn validate_prepared(
     for &[alg, enc, signed] in &prepared.encrypted_responses {
         encryption_pair(&mut m, alg, enc)?;
         if m.contains_key(alg) && !m.contains_key(signed) {
-            return Err(fail(format!(
-                "{signed} is mandatory property when {alg} is provided"
-            )));
+            return Err(MetadataError::member(
+                signed,
+                format!("{signed} is mandatory property when {alg} is provided"),
+            ));
         }
     }
     if prepared.request_object_encryption {
@@ -767,15 +764,18 @@ fn validate_prepared(
         let mut seen: Vec<&str> = Vec::new();
         for token in scope.split(' ') {
             if token.is_empty() || !server.scopes_supported.iter().any(|s| s == token) {
-                return Err(fail(format!(
-                    "scope must only contain supported scope values separated by single spaces ({} is not one of {})",
-                    if token.is_empty() {
-                        "an empty value"
-                    } else {
-                        token
-                    },
-                    or_list(&server.scopes_supported)
-                )));
+                return Err(MetadataError::member(
+                    "scope",
+                    format!(
+                        "scope must only contain supported scope values separated by single spaces ({} is not one of {})",
+                        if token.is_empty() {
+                            "an empty value"
+                        } else {
+                            token
+                        },
+                        or_list(&server.scopes_supported)
+                    ),
+                ));
             }
             if !seen.contains(&token) {
                 seen.push(token);
@@ -799,9 +799,10 @@ fn validate_prepared(
     // 11. contacts.
     for contact in str_items(&m, "contacts") {
         if !is_email(contact) {
-            return Err(fail(format!(
-                "contacts can only contain email addresses ({contact:?} is not one)"
-            )));
+            return Err(MetadataError::member(
+                "contacts",
+                format!("contacts can only contain email addresses ({contact:?} is not one)"),
+            ));
         }
     }
 
@@ -822,7 +823,8 @@ fn validate_prepared(
             && str_of(&m, "token_endpoint_auth_method") != Some("none")
             && !m.contains_key("sector_identifier_uri");
         if !par_exception {
-            return Err(fail(
+            return Err(MetadataError::member(
+                "redirect_uris",
                 "redirect_uris must contain members (at least one redirect URI is needed for the registered response_types)",
             ));
         }
@@ -832,7 +834,8 @@ fn validate_prepared(
             .and_then(Value::as_array)
             .is_some_and(Vec::is_empty)
     {
-        return Err(fail(
+        return Err(MetadataError::member(
+            "response_modes",
             "response_modes must contain members when provided (omit it to allow every mode)",
         ));
     }
@@ -854,9 +857,12 @@ fn validate_prepared(
         });
         for g in grants.iter().filter_map(Value::as_str) {
             if !server.grant_types_supported.iter().any(|s| s == g) {
-                return Err(fail(format!(
-                    "grant_types must include {g} for the registered response_types, and this server does not support it"
-                )));
+                return Err(MetadataError::member(
+                    "grant_types",
+                    format!(
+                        "grant_types must include {g} for the registered response_types, and this server does not support it"
+                    ),
+                ));
             }
         }
     }
@@ -865,7 +871,7 @@ fn validate_prepared(
     let mtls_bound = flag(&m, "tls_client_certificate_bound_access_tokens");
     let dpop_bound = flag(&m, "dpop_bound_access_tokens");
     if mtls_bound && dpop_bound {
-        return Err(fail(
+        return Err(MetadataError::metadata(
             "only one proof of possession mechanism can be made required at a time (tls_client_certificate_bound_access_tokens or dpop_bound_access_tokens)",
         ));
     }
@@ -874,9 +880,10 @@ fn validate_prepared(
         (dpop_bound, "dpop_bound_access_tokens"),
     ] {
         if bound && token {
-            return Err(fail(format!(
-                "response_types must not include \"token\" when {name} is used"
-            )));
+            return Err(MetadataError::member(
+                "response_types",
+                format!("response_types must not include \"token\" when {name} is used"),
+            ));
         }
     }
 
@@ -889,14 +896,14 @@ fn validate_prepared(
             .collect();
         match given.len() {
             0 => {
-                return Err(fail(format!(
+                return Err(MetadataError::metadata(format!(
                     "tls_client_auth requires one of the certificate subject value parameters ({})",
                     TLS_SUBJECT_MEMBERS.join(", ")
                 )));
             }
             1 => {}
             _ => {
-                return Err(fail(format!(
+                return Err(MetadataError::metadata(format!(
                     "only one tls_client_auth certificate subject value must be provided (got {})",
                     given.join(", ")
                 )));
@@ -911,11 +918,13 @@ fn validate_prepared(
 
     // 17. Keys.
     if m.contains_key("jwks") && m.contains_key("jwks_uri") {
-        return Err(fail("jwks and jwks_uri must not be used at the same time"));
+        return Err(MetadataError::metadata(
+            "jwks and jwks_uri must not be used at the same time",
+        ));
     }
     if let Some(set) = m.get("jwks") {
-        let keys = jwks::check_set(set, "jwks").map_err(fail)?;
-        jwks::check_usable(&keys, &m, "jwks").map_err(fail)?;
+        let keys = jwks::check_set(set, "jwks").map_err(MetadataError::metadata)?;
+        jwks::check_usable(&keys, &m, "jwks").map_err(MetadataError::metadata)?;
     }
 
     // 18. Extra and localized members; extra members named as URIs follow the URI rule.
@@ -941,7 +950,12 @@ fn check_mandatory(
     any_response_type: bool,
     encrypted_responses: &[[&str; 3]],
 ) -> Result<(), MetadataError> {
-    let mandatory = |name: &str, why: &str| Err(fail(format!("{name} is mandatory property{why}")));
+    let mandatory = |name: &str, why: &str| {
+        Err(MetadataError::member(
+            name,
+            format!("{name} is mandatory property{why}"),
+        ))
+    };
     if any_response_type && !m.contains_key("redirect_uris") {
         return mandatory("redirect_uris", "");
     }
@@ -976,9 +990,12 @@ fn check_mandatory(
         let mut hosts: Vec<String> = Vec::new();
         for uri in str_items(m, "redirect_uris") {
             let url = parse_uri("redirect_uris", uri)?.ok_or_else(|| {
-                fail(format!(
-                    "redirect_uris must only contain valid absolute uris ({uri:?} is not one)"
-                ))
+                MetadataError::member(
+                    "redirect_uris",
+                    format!(
+                        "redirect_uris must only contain valid absolute uris ({uri:?} is not one)"
+                    ),
+                )
             })?;
             let host = format!(
                 "{}:{}",
@@ -1023,7 +1040,7 @@ fn check_mandatory(
             })
         });
     if let Some((member, value)) = needs_keys {
-        return Err(fail(format!(
+        return Err(MetadataError::metadata(format!(
             "jwks or jwks_uri is mandatory for this client ({member} {value} needs the client's public keys)"
         )));
     }
@@ -1033,9 +1050,10 @@ fn check_mandatory(
 /// `enc` needs `alg`; `alg` alone gets the default `enc`.
 fn encryption_pair(m: &mut Map<String, Value>, alg: &str, enc: &str) -> Result<(), MetadataError> {
     match (m.contains_key(alg), m.contains_key(enc)) {
-        (false, true) => Err(fail(format!(
-            "{alg} is mandatory property when {enc} is provided"
-        ))),
+        (false, true) => Err(MetadataError::member(
+            alg,
+            format!("{alg} is mandatory property when {enc} is provided"),
+        )),
         (true, false) => {
             m.insert(enc.to_owned(), Value::String(DEFAULT_ENC.to_owned()));
             Ok(())
@@ -1057,18 +1075,22 @@ fn resolve_choices(
             continue;
         };
         let Value::Array(items) = list else {
-            return Err(fail(format!(
-                "{choice} must be an array (the {target} values this client can use, most preferred first)"
-            )));
+            return Err(MetadataError::member(
+                choice,
+                format!(
+                    "{choice} must be an array (the {target} values this client can use, most preferred first)"
+                ),
+            ));
         };
         let mut offered: Vec<&str> = Vec::with_capacity(items.len());
         for item in items {
             match item.as_str() {
                 Some(s) if !s.is_empty() => offered.push(s),
                 _ => {
-                    return Err(fail(format!(
-                        "{choice} must only contain non-empty strings (got {item})"
-                    )));
+                    return Err(MetadataError::member(
+                        choice,
+                        format!("{choice} must only contain non-empty strings (got {item})"),
+                    ));
                 }
             }
         }
@@ -1076,9 +1098,10 @@ fn resolve_choices(
             None => None,
             Some(Value::String(s)) if offered.contains(&s.as_str()) => Some(s.clone()),
             Some(other) => {
-                return Err(fail(format!(
-                    "{choice} must include the value of provided {target} ({other})"
-                )));
+                return Err(MetadataError::member(
+                    choice,
+                    format!("{choice} must include the value of provided {target} ({other})"),
+                ));
             }
         };
         let allowed = allowed_values(target, m, server);
@@ -1112,9 +1135,10 @@ fn resolve_choices(
             } else {
                 format!("{target} can be {}", or_list(allowed.iter()))
             };
-            return Err(fail(format!(
-                "{choice} includes no supported values ({why})"
-            )));
+            return Err(MetadataError::member(
+                choice,
+                format!("{choice} includes no supported values ({why})"),
+            ));
         };
         m.insert((*target).to_owned(), Value::String(pick));
     }
@@ -1258,7 +1282,7 @@ fn check_enums(
                 one_of(member)?;
                 let method = str_of(m, member).unwrap_or_default();
                 if let Some(grant) = pairwise_grant_needing_key_auth(m, method) {
-                    return Err(fail(format!(
+                    return Err(MetadataError::metadata(format!(
                         "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth token endpoint authentication methods"
                     )));
                 }
@@ -1266,9 +1290,12 @@ fn check_enums(
             AllowedRule::AuthSigningAlg => {
                 if m.contains_key(member) && allowed_values(member, m, server).is_empty() {
                     let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
-                    return Err(fail(format!(
-                        "{member} must not be provided with token_endpoint_auth_method {method} (only client_secret_jwt and private_key_jwt use it)"
-                    )));
+                    return Err(MetadataError::member(
+                        member,
+                        format!(
+                            "{member} must not be provided with token_endpoint_auth_method {method} (only client_secret_jwt and private_key_jwt use it)"
+                        ),
+                    ));
                 }
                 one_of(member)?;
             }
@@ -1278,7 +1305,7 @@ fn check_enums(
 }
 
 fn check_type(name: &str, kind: Kind, v: &mut Value) -> Result<(), MetadataError> {
-    let err = |what: &str| fail(format!("{name} {what}"));
+    let err = |what: &str| MetadataError::member(name, format!("{name} {what}"));
     match kind {
         Kind::Str => match v {
             Value::String(s) if !s.is_empty() => Ok(()),
@@ -1389,14 +1416,15 @@ fn check_one_of<'a>(
     }
     let allowed: Vec<&str> = allowed.into_iter().collect();
     if allowed.is_empty() {
-        return Err(fail(format!(
-            "{key} must not be provided (no values are allowed)"
-        )));
+        return Err(MetadataError::member(
+            key,
+            format!("{key} must not be provided (no values are allowed)"),
+        ));
     }
-    Err(fail(format!(
-        "{key} must be {} (got '{value}')",
-        or_list(allowed)
-    )))
+    Err(MetadataError::member(
+        key,
+        format!("{key} must be {} (got '{value}')", or_list(allowed)),
+    ))
 }
 
 fn check_all_of(
@@ -1414,11 +1442,14 @@ fn check_all_of(
     else {
         return Ok(());
     };
-    Err(fail(if allowed.is_empty() {
-        format!("{key} must be empty (no values are allowed)")
-    } else {
-        format!("{key} can only contain {} (got '{bad}')", or_list(allowed))
-    }))
+    Err(MetadataError::member(
+        key,
+        if allowed.is_empty() {
+            format!("{key} must be empty (no values are allowed)")
+        } else {
+            format!("{key} can only contain {} (got '{bad}')", or_list(allowed))
+        },
+    ))
 }
 
 /// A URI member that is not a redirect URI: `http(s)` or `https` only, absolute, with a host.
@@ -1431,14 +1462,18 @@ fn check_web_uri(member: &str, value: &str, https_only: bool) -> Result<(), Meta
         matches!(scheme, Some("http" | "https"))
     };
     if !ok {
-        return Err(fail(if https_only {
-            format!("{member} must be an https uri (got {value:?})")
-        } else {
-            format!("{member} must be a web uri: http or https (got {value:?})")
-        }));
+        return Err(MetadataError::member(
+            member,
+            if https_only {
+                format!("{member} must be an https uri (got {value:?})")
+            } else {
+                format!("{member} must be a web uri: http or https (got {value:?})")
+            },
+        ));
     }
     if member == "backchannel_logout_uri" && value.contains('#') {
-        return Err(fail(
+        return Err(MetadataError::member(
+            "backchannel_logout_uri",
             "backchannel_logout_uri must not contain a fragment (OpenID Connect Back-Channel Logout §2.2)",
         ));
     }
@@ -1453,12 +1488,13 @@ fn check_redirect_uri(
     implicit: bool,
 ) -> Result<(), MetadataError> {
     let url = parse_uri(label, uri)?.ok_or_else(|| {
-        uri_error(
+        MetadataError::member(
             label,
             format!("{label} must only contain valid absolute uris ({uri:?} is not one)"),
         )
     })?;
-    check_redirect_rules(label, uri, &url, native, implicit).map_err(|e| uri_error(label, e))
+    check_redirect_rules(label, uri, &url, native, implicit)
+        .map_err(|e| MetadataError::member(label, e))
 }
 
 /// The rules of [`check_redirect_uri`] on the parsed URI.
