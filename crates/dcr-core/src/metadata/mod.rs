@@ -7,6 +7,7 @@ pub mod bounds;
 pub mod jwks;
 /// BCP 47 language tag well-formedness.
 pub mod lang;
+mod members;
 mod remote;
 mod server;
 mod statement;
@@ -26,6 +27,8 @@ pub use validate::{Validator, needs_secret_after_defaults, validate};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
+
+use members::Secret;
 
 /// Which RFC 7591 error a metadata rejection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,25 +154,6 @@ const SECRETLESS_AUTH_METHODS: &[&str] = &[
     "attest_jwt_client_auth_dpop",
 ];
 
-/// Members whose `HS*` algorithm means the client secret is the key.
-const SIGNING_ALG_MEMBERS: &[&str] = &[
-    "id_token_signed_response_alg",
-    "request_object_signing_alg",
-    "token_endpoint_auth_signing_alg",
-    "userinfo_signed_response_alg",
-    "introspection_signed_response_alg",
-    "authorization_signed_response_alg",
-];
-
-/// Members whose symmetric key-management algorithm derives its key from the client secret.
-const ENCRYPTION_ALG_MEMBERS: &[&str] = &[
-    "id_token_encrypted_response_alg",
-    "request_object_encryption_alg",
-    "userinfo_encrypted_response_alg",
-    "introspection_encrypted_response_alg",
-    "authorization_encrypted_response_alg",
-];
-
 /// Whether a client described by `metadata` needs a client secret: its token endpoint
 /// authentication method uses one, or one of its algorithms is keyed by it (`HS*`, `dir`, `A*KW`).
 pub fn needs_secret(metadata: &Map<String, Value>) -> bool {
@@ -178,19 +162,19 @@ pub fn needs_secret(metadata: &Map<String, Value>) -> bool {
 
 /// [`needs_secret`] over any way of looking members up (e.g. input over defaults, uncopied).
 pub(crate) fn needs_secret_by<'a>(get: impl Fn(&str) -> Option<&'a Value>) -> bool {
-    let method = get("token_endpoint_auth_method").and_then(Value::as_str);
-    if !method.is_some_and(|m| SECRETLESS_AUTH_METHODS.contains(&m)) {
-        return true;
-    }
-    let str_of = |k: &str| get(k).and_then(Value::as_str);
-    SIGNING_ALG_MEMBERS
-        .iter()
-        .filter_map(|k| str_of(k))
-        .any(|alg| alg.starts_with("HS"))
-        || ENCRYPTION_ALG_MEMBERS
-            .iter()
-            .filter_map(|k| str_of(k))
-            .any(|alg| alg == "dir" || alg.starts_with('A'))
+    members::SECRET_MEMBERS.iter().any(|&(name, rule)| {
+        let value = get(name).and_then(Value::as_str);
+        match rule {
+            Secret::No => false,
+            Secret::UnlessSecretless => {
+                !value.is_some_and(|m| SECRETLESS_AUTH_METHODS.contains(&m))
+            }
+            Secret::HmacAlg => value.is_some_and(|alg| alg.starts_with("HS")),
+            Secret::SymmetricEncryption => {
+                value.is_some_and(|alg| alg == "dir" || alg.starts_with('A'))
+            }
+        }
+    })
 }
 
 impl ClientMetadata {

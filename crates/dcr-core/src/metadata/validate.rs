@@ -10,6 +10,9 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use super::members::{
+    Default as MemberDefault, Encryption, Keep, Kind, MEMBERS, Member, Rule, Uri, localized_key,
+};
 use super::uris::{check_extra_uri, is_uri_member_name, parse_uri};
 use super::{ClientMetadata, MetadataError, ServerMetadata, bounds, jwks, lang};
 
@@ -20,84 +23,7 @@ pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_c
 /// The `enc` used when a client names only the `alg` of an encrypted response.
 const DEFAULT_ENC: &str = "A128CBC-HS256";
 
-/// How a member is typed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// A non-empty string.
-    Str,
-    /// An array of non-empty strings (de-duplicated).
-    StrArray,
-    /// A boolean.
-    Bool,
-    /// A non-negative integer no larger than 2^53 - 1.
-    Int,
-    /// A JSON object (checked by its own rule).
-    Object,
-    /// Server-managed: kept as given by the server.
-    Any,
-}
-
-/// The members recognised whatever the features, with their types.
-const ALWAYS: &[(&str, Kind)] = &[
-    ("application_type", Kind::Str),
-    ("client_id", Kind::Str),
-    ("client_id_issued_at", Kind::Any),
-    ("client_name", Kind::Str),
-    ("client_secret", Kind::Str),
-    ("client_secret_expires_at", Kind::Int),
-    ("client_uri", Kind::Str),
-    ("contacts", Kind::StrArray),
-    ("default_acr_values", Kind::StrArray),
-    ("default_max_age", Kind::Int),
-    ("grant_types", Kind::StrArray),
-    ("id_token_signed_response_alg", Kind::Str),
-    ("initiate_login_uri", Kind::Str),
-    ("jwks", Kind::Object),
-    ("jwks_uri", Kind::Str),
-    ("logo_uri", Kind::Str),
-    ("policy_uri", Kind::Str),
-    ("redirect_uris", Kind::StrArray),
-    ("require_auth_time", Kind::Bool),
-    ("response_types", Kind::StrArray),
-    ("response_modes", Kind::StrArray),
-    ("scope", Kind::Str),
-    ("sector_identifier_uri", Kind::Str),
-    ("subject_type", Kind::Str),
-    ("token_endpoint_auth_method", Kind::Str),
-    ("token_endpoint_auth_signing_alg", Kind::Str),
-    ("tos_uri", Kind::Str),
-    ("software_id", Kind::Str),
-    ("software_version", Kind::Str),
-    ("software_statement", Kind::Str),
-];
-
-/// Human-readable members that may carry a language tag (RFC 7591 §2.2).
-const LOCALIZABLE: &[&str] = &[
-    "client_name",
-    "tos_uri",
-    "logo_uri",
-    "policy_uri",
-    "client_uri",
-];
-
-/// URI members that must be `http` or `https`.
-const WEB_URIS: &[&str] = &[
-    "client_uri",
-    "logo_uri",
-    "policy_uri",
-    "tos_uri",
-    "backchannel_logout_uri",
-];
-
-/// URI members that must be `https`.
-const HTTPS_URIS: &[&str] = &[
-    "initiate_login_uri",
-    "sector_identifier_uri",
-    "jwks_uri",
-    "backchannel_client_notification_endpoint",
-];
-
-/// The mTLS certificate subject members (RFC 8705 §2.1.2).
+/// The mTLS certificate subject members (RFC 8705 §2.1.2): exactly one with `tls_client_auth`.
 const TLS_SUBJECT_MEMBERS: &[&str] = &[
     "tls_client_auth_subject_dn",
     "tls_client_auth_san_dns",
@@ -106,354 +32,36 @@ const TLS_SUBJECT_MEMBERS: &[&str] = &[
     "tls_client_auth_san_email",
 ];
 
-/// For each response that can be encrypted (ID token, userinfo, introspection, authorization):
-/// its `_encrypted_response_alg`, `_encrypted_response_enc` and `_signed_response_alg` members.
-const ENCRYPTED_RESPONSE_MEMBERS: [[&str; 3]; 4] = [
-    [
-        "id_token_encrypted_response_alg",
-        "id_token_encrypted_response_enc",
-        "id_token_signed_response_alg",
-    ],
-    [
-        "userinfo_encrypted_response_alg",
-        "userinfo_encrypted_response_enc",
-        "userinfo_signed_response_alg",
-    ],
-    [
-        "introspection_encrypted_response_alg",
-        "introspection_encrypted_response_enc",
-        "introspection_signed_response_alg",
-    ],
-    [
-        "authorization_encrypted_response_alg",
-        "authorization_encrypted_response_enc",
-        "authorization_signed_response_alg",
-    ],
-];
-
-/// OpenID Connect RP Metadata Choices 1.0: each input-only preference list and the member it
-/// chooses, in resolution order (the method is chosen before its signing algorithm).
-const CHOICES: &[(&str, &str)] = &[
-    (
-        "id_token_signing_alg_values_supported",
-        "id_token_signed_response_alg",
-    ),
-    (
-        "id_token_encryption_alg_values_supported",
-        "id_token_encrypted_response_alg",
-    ),
-    (
-        "id_token_encryption_enc_values_supported",
-        "id_token_encrypted_response_enc",
-    ),
-    (
-        "userinfo_signing_alg_values_supported",
-        "userinfo_signed_response_alg",
-    ),
-    (
-        "userinfo_encryption_alg_values_supported",
-        "userinfo_encrypted_response_alg",
-    ),
-    (
-        "userinfo_encryption_enc_values_supported",
-        "userinfo_encrypted_response_enc",
-    ),
-    (
-        "introspection_signing_alg_values_supported",
-        "introspection_signed_response_alg",
-    ),
-    (
-        "introspection_encryption_alg_values_supported",
-        "introspection_encrypted_response_alg",
-    ),
-    (
-        "introspection_encryption_enc_values_supported",
-        "introspection_encrypted_response_enc",
-    ),
-    (
-        "authorization_signing_alg_values_supported",
-        "authorization_signed_response_alg",
-    ),
-    (
-        "authorization_encryption_alg_values_supported",
-        "authorization_encrypted_response_alg",
-    ),
-    (
-        "authorization_encryption_enc_values_supported",
-        "authorization_encrypted_response_enc",
-    ),
-    (
-        "request_object_signing_alg_values_supported",
-        "request_object_signing_alg",
-    ),
-    (
-        "request_object_encryption_alg_values_supported",
-        "request_object_encryption_alg",
-    ),
-    (
-        "request_object_encryption_enc_values_supported",
-        "request_object_encryption_enc",
-    ),
-    (
-        "backchannel_authentication_request_signing_alg_values_supported",
-        "backchannel_authentication_request_signing_alg",
-    ),
-    ("subject_types_supported", "subject_type"),
-    (
-        "token_endpoint_auth_methods_supported",
-        "token_endpoint_auth_method",
-    ),
-    (
-        "token_endpoint_auth_signing_alg_values_supported",
-        "token_endpoint_auth_signing_alg",
-    ),
-];
-
-/// How an allowed-value rule (§4.1 step 10) checks its member.
-#[derive(Debug, Clone, Copy)]
-enum AllowedRule {
-    /// A string among [`allowed_values`].
-    OneOf,
-    /// An array whose strings are all in one of the server's lists.
-    AllOf(fn(&ServerMetadata) -> &[String]),
-    /// `response_types`: an array whose values are all supported (once normalised).
-    ResponseTypes,
-    /// `application_type`: `native` or `web`.
-    ApplicationType,
-    /// `backchannel_token_delivery_mode`: `poll` or `ping`, if the server supports it.
-    DeliveryMode,
-    /// `token_endpoint_auth_method`: [`AllowedRule::OneOf`], then, whether the member is there
-    /// or not, the method a pairwise device or CIBA client needs.
-    AuthMethod,
-    /// `token_endpoint_auth_signing_alg`: only with a method that signs, then
-    /// [`AllowedRule::OneOf`].
-    AuthSigningAlg,
-}
-
-/// The allowed-value rules, in the reference's order (§4.1 step 10).
-const ALLOWED_VALUE_RULES: &[(&str, AllowedRule)] = &[
-    ("application_type", AllowedRule::ApplicationType),
-    (
-        "default_acr_values",
-        AllowedRule::AllOf(|s| &s.acr_values_supported),
-    ),
-    (
-        "grant_types",
-        AllowedRule::AllOf(|s| &s.grant_types_supported),
-    ),
-    ("id_token_encrypted_response_alg", AllowedRule::OneOf),
-    ("id_token_encrypted_response_enc", AllowedRule::OneOf),
-    ("id_token_signed_response_alg", AllowedRule::OneOf),
-    ("request_object_signing_alg", AllowedRule::OneOf),
-    ("backchannel_token_delivery_mode", AllowedRule::DeliveryMode),
-    (
-        "backchannel_authentication_request_signing_alg",
-        AllowedRule::OneOf,
-    ),
-    ("request_object_encryption_alg", AllowedRule::OneOf),
-    ("request_object_encryption_enc", AllowedRule::OneOf),
-    ("response_types", AllowedRule::ResponseTypes),
-    (
-        "response_modes",
-        AllowedRule::AllOf(|s| &s.response_modes_supported),
-    ),
-    ("subject_type", AllowedRule::OneOf),
-    (
-        "authorization_details_types",
-        AllowedRule::AllOf(|s| &s.authorization_details_types_supported),
-    ),
-    ("token_endpoint_auth_method", AllowedRule::AuthMethod),
-    (
-        "token_endpoint_auth_signing_alg",
-        AllowedRule::AuthSigningAlg,
-    ),
-    ("userinfo_encrypted_response_alg", AllowedRule::OneOf),
-    ("userinfo_encrypted_response_enc", AllowedRule::OneOf),
-    ("userinfo_signed_response_alg", AllowedRule::OneOf),
-    ("introspection_encrypted_response_alg", AllowedRule::OneOf),
-    ("introspection_encrypted_response_enc", AllowedRule::OneOf),
-    ("introspection_signed_response_alg", AllowedRule::OneOf),
-    ("authorization_encrypted_response_alg", AllowedRule::OneOf),
-    ("authorization_encrypted_response_enc", AllowedRule::OneOf),
-    ("authorization_signed_response_alg", AllowedRule::OneOf),
-];
-
-/// The members a feature adds.
-fn feature_members(server: &ServerMetadata) -> Vec<(&'static str, Kind)> {
-    let f = &server.features;
-    let mut out = Vec::new();
-    if f.rp_initiated_logout {
-        out.push(("post_logout_redirect_uris", Kind::StrArray));
-    }
-    if f.pushed_authorization_requests {
-        out.push(("require_pushed_authorization_requests", Kind::Bool));
-    }
-    if f.dpop {
-        out.push(("dpop_bound_access_tokens", Kind::Bool));
-    }
-    if f.backchannel_logout {
-        out.push(("backchannel_logout_uri", Kind::Str));
-        out.push(("backchannel_logout_session_required", Kind::Bool));
-    }
-    if f.request_objects {
-        out.push(("request_object_signing_alg", Kind::Str));
-        out.push(("require_signed_request_object", Kind::Bool));
-        if f.encryption {
-            out.push(("request_object_encryption_alg", Kind::Str));
-            out.push(("request_object_encryption_enc", Kind::Str));
-        }
-    }
-    if f.encryption {
-        out.push(("id_token_encrypted_response_alg", Kind::Str));
-        out.push(("id_token_encrypted_response_enc", Kind::Str));
-    }
-    if f.jwt_userinfo {
-        out.push(("userinfo_signed_response_alg", Kind::Str));
-        if f.encryption {
-            out.push(("userinfo_encrypted_response_alg", Kind::Str));
-            out.push(("userinfo_encrypted_response_enc", Kind::Str));
-        }
-    }
-    if f.jwt_introspection {
-        out.push(("introspection_signed_response_alg", Kind::Str));
-        if f.encryption {
-            out.push(("introspection_encrypted_response_alg", Kind::Str));
-            out.push(("introspection_encrypted_response_enc", Kind::Str));
-        }
-    }
-    if f.jwt_response_modes {
-        out.push(("authorization_signed_response_alg", Kind::Str));
-        if f.encryption {
-            out.push(("authorization_encrypted_response_alg", Kind::Str));
-            out.push(("authorization_encrypted_response_enc", Kind::Str));
-        }
-    }
-    if f.mtls_client_auth {
-        for m in TLS_SUBJECT_MEMBERS {
-            out.push((m, Kind::Str));
-        }
-        out.push(("use_mtls_endpoint_aliases", Kind::Bool));
-    }
-    if f.mtls_certificate_bound_access_tokens {
-        out.push(("tls_client_certificate_bound_access_tokens", Kind::Bool));
-    }
-    if f.ciba {
-        out.push(("backchannel_token_delivery_mode", Kind::Str));
-        out.push(("backchannel_client_notification_endpoint", Kind::Str));
-        out.push(("backchannel_user_code_parameter", Kind::Bool));
-        if f.request_objects {
-            out.push(("backchannel_authentication_request_signing_alg", Kind::Str));
-        }
-    }
-    if f.rich_authorization_requests {
-        out.push(("authorization_details_types", Kind::StrArray));
-    }
-    out
-}
-
-/// Every member recognised with the server's features, with its type.
-fn recognised_members(server: &ServerMetadata) -> Vec<(&'static str, Kind)> {
-    let mut recognised: Vec<(&str, Kind)> = ALWAYS.to_vec();
-    recognised.extend(feature_members(server));
-    recognised
-}
-
-/// The choice lists in `input` that count: the feature is on, the list is not `null` and its
-/// target member is recognised.
-fn offered_choices(
-    input: &Map<String, Value>,
-    server: &ServerMetadata,
-    recognised: &[(&str, Kind)],
-) -> Map<String, Value> {
-    let mut out = Map::new();
-    if !server.features.rp_metadata_choices {
-        return out;
-    }
-    for (choice, target) in CHOICES {
-        if let Some(list) = input.get(*choice).filter(|v| !v.is_null())
-            && recognised.iter().any(|(n, _)| n == target)
-        {
-            out.insert((*choice).to_owned(), list.clone());
-        }
-    }
-    out
-}
-
-fn defaults(server: &ServerMetadata) -> Map<String, Value> {
-    let f = &server.features;
+/// The built-in defaults of the recognised members, then the operator's `client_defaults`.
+fn defaults(server: &ServerMetadata, recognised: &[&'static Member]) -> Map<String, Value> {
     let mut d = Map::new();
-    d.insert("application_type".into(), "web".into());
-    d.insert(
-        "grant_types".into(),
-        Value::from(vec!["authorization_code"]),
-    );
-    d.insert("response_types".into(), Value::from(vec!["code"]));
-    d.insert("id_token_signed_response_alg".into(), "RS256".into());
-    d.insert(
-        "token_endpoint_auth_method".into(),
-        "client_secret_basic".into(),
-    );
-    let subject = if server.subject_types_supported == ["pairwise"] {
-        "pairwise"
-    } else {
-        "public"
-    };
-    d.insert("subject_type".into(), subject.into());
-    d.insert("require_auth_time".into(), false.into());
-    if f.rp_initiated_logout {
-        d.insert("post_logout_redirect_uris".into(), Value::Array(Vec::new()));
-    }
-    if f.pushed_authorization_requests {
-        d.insert("require_pushed_authorization_requests".into(), false.into());
-    }
-    if f.dpop {
-        d.insert("dpop_bound_access_tokens".into(), false.into());
-    }
-    if f.backchannel_logout {
-        d.insert("backchannel_logout_session_required".into(), false.into());
-    }
-    if f.request_objects {
-        d.insert("require_signed_request_object".into(), false.into());
-    }
-    if f.jwt_introspection {
-        d.insert("introspection_signed_response_alg".into(), "RS256".into());
-    }
-    if f.jwt_response_modes {
-        d.insert("authorization_signed_response_alg".into(), "RS256".into());
-    }
-    if f.mtls_certificate_bound_access_tokens {
-        d.insert(
-            "tls_client_certificate_bound_access_tokens".into(),
-            false.into(),
-        );
-    }
-    if f.ciba {
-        d.insert("backchannel_user_code_parameter".into(), false.into());
-    }
-    if f.rich_authorization_requests {
-        d.insert(
-            "authorization_details_types".into(),
-            Value::Array(Vec::new()),
-        );
+    for member in recognised {
+        let value = match member.default {
+            MemberDefault::None => continue,
+            MemberDefault::Str(s) => Value::from(s),
+            MemberDefault::Bool(b) => Value::from(b),
+            MemberDefault::Strs(items) => Value::from(items.to_vec()),
+            MemberDefault::SubjectType => {
+                if server.subject_types_supported == ["pairwise"] {
+                    "pairwise".into()
+                } else {
+                    "public".into()
+                }
+            }
+        };
+        d.insert(member.name.to_owned(), value);
     }
     for (k, v) in &server.client_defaults {
         d.insert(k.clone(), v.clone());
     }
     d
 }
-
 fn str_of<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     m.get(key).and_then(Value::as_str)
 }
 
 fn flag(m: &Map<String, Value>, key: &str) -> bool {
     m.get(key).and_then(Value::as_bool).unwrap_or(false)
-}
-
-/// Splits `client_name#ja-Jpan-JP` into its localizable base member and tag.
-fn localized_key(key: &str) -> Option<(&'static str, &str)> {
-    let (base, tag) = key.split_once('#')?;
-    LOCALIZABLE.iter().find(|b| **b == base).map(|b| (*b, tag))
 }
 
 /// Validates client metadata against what the server supports.
@@ -477,55 +85,87 @@ pub fn validate(
     validate_prepared(input, server, &Prepared::new(server))
 }
 
-/// What validation derives from the [`ServerMetadata`] alone, built once.
+/// What validation derives from the [`ServerMetadata`] and the member table, built once.
 #[derive(Debug, Clone)]
 struct Prepared {
-    /// Every recognised member with its type, in checking order.
-    recognised: Vec<(&'static str, Kind)>,
-    /// The same, sorted by name length then name, for lookups (most comparisons are then
-    /// settled by the length alone).
+    /// Every recognised member, in checking order.
+    recognised: Vec<&'static Member>,
+    /// Their names and kinds, sorted by name length then name, for lookups (most comparisons
+    /// are then settled by the length alone).
     by_name: Vec<(&'static str, Kind)>,
-    /// Whether no name appears twice in `recognised` (so `by_name` has every entry).
-    unique_names: bool,
     /// All the defaults (with the operator's `client_defaults`).
     defaults: Map<String, Value>,
     /// The defaults of recognised members, already through their type check.
     recognised_defaults: Vec<(String, Value)>,
     /// Whether every recognised default passes its type check.
     defaults_typed: bool,
-    /// The rows of [`ENCRYPTED_RESPONSE_MEMBERS`] whose `alg` member is recognised.
+    /// The recognised encryption `alg` members with their `enc` and signing members.
+    encryptions: Vec<(&'static str, Encryption)>,
+    /// Of those, the encrypted responses: `[alg, enc, signed]`.
     encrypted_responses: Vec<[&'static str; 3]>,
-    /// Whether `request_object_encryption_alg` is recognised.
-    request_object_encryption: bool,
-    /// The rules of [`ALLOWED_VALUE_RULES`] whose member is recognised.
-    allowed_value_rules: Vec<(&'static str, AllowedRule)>,
+    /// The recognised members with an allowed-value rule.
+    allowed_value_rules: Vec<&'static Member>,
+    /// The preference lists a client may offer (RP Metadata Choices) and their targets.
+    choices: Vec<(&'static str, &'static Member)>,
+    /// The recognised URI members that are not redirect URIs.
+    uri_members: Vec<&'static Member>,
+    /// The recognised redirect URI members.
+    redirect_members: Vec<&'static str>,
     /// `response_types_supported`, each normalised.
     response_types_supported: Vec<String>,
 }
 
 impl Prepared {
     fn new(server: &ServerMetadata) -> Self {
-        let recognised = recognised_members(server);
-        let mut by_name = recognised.clone();
-        // The first entry of a name wins, as a linear search finds it.
+        let recognised: Vec<&'static Member> = MEMBERS
+            .iter()
+            .filter(|m| (m.on)(&server.features))
+            .collect();
+        let mut by_name: Vec<(&'static str, Kind)> =
+            recognised.iter().map(|m| (m.name, m.kind)).collect();
         by_name.sort_by_key(|(n, _)| (n.len(), *n));
-        by_name.dedup_by_key(|(n, _)| *n);
-        let unique_names = by_name.len() == recognised.len();
+        let rows = |keep: fn(&Member) -> bool| -> Vec<&'static Member> {
+            recognised.iter().copied().filter(|m| keep(m)).collect()
+        };
+        let encryptions: Vec<(&'static str, Encryption)> = recognised
+            .iter()
+            .filter_map(|m| Some((m.name, m.encryption?)))
+            .collect();
         let mut prepared = Self {
-            recognised,
             by_name,
-            unique_names,
-            defaults: defaults(server),
+            defaults: defaults(server, &recognised),
             recognised_defaults: Vec::new(),
             defaults_typed: true,
-            encrypted_responses: Vec::new(),
-            request_object_encryption: false,
-            allowed_value_rules: Vec::new(),
+            encrypted_responses: encryptions
+                .iter()
+                .filter_map(|(alg, e)| Some([*alg, e.enc, e.signed?]))
+                .collect(),
+            encryptions,
+            allowed_value_rules: rows(|m| m.rule != Rule::None),
+            choices: recognised
+                .iter()
+                .filter_map(|m| {
+                    let supported = m.supported?;
+                    (server.features.rp_metadata_choices && supported.choice)
+                        .then_some((supported.key, *m))
+                })
+                .collect(),
+            // The web URIs first, then the https ones.
+            uri_members: {
+                let mut uris = rows(|m| matches!(m.uri, Uri::Web | Uri::Https | Uri::Fetched));
+                uris.sort_by_key(|m| m.uri != Uri::Web);
+                uris
+            },
+            redirect_members: rows(|m| m.uri == Uri::Redirect)
+                .iter()
+                .map(|m| m.name)
+                .collect(),
             response_types_supported: server
                 .response_types_supported
                 .iter()
                 .map(|r| normalise_response_type(r))
                 .collect(),
+            recognised,
         };
         for (k, v) in &prepared.defaults {
             let Some(kind) = prepared.kind_of(k) else {
@@ -535,17 +175,6 @@ impl Prepared {
             prepared.defaults_typed &= check_type(k, kind, &mut v).is_ok();
             prepared.recognised_defaults.push((k.clone(), v));
         }
-        prepared.encrypted_responses = ENCRYPTED_RESPONSE_MEMBERS
-            .into_iter()
-            .filter(|[alg, _, _]| prepared.kind_of(alg).is_some())
-            .collect();
-        prepared.request_object_encryption =
-            prepared.kind_of("request_object_encryption_alg").is_some();
-        prepared.allowed_value_rules = ALLOWED_VALUE_RULES
-            .iter()
-            .copied()
-            .filter(|(member, _)| prepared.kind_of(member).is_some())
-            .collect();
         prepared
     }
 
@@ -601,13 +230,14 @@ fn validate_prepared(
     //    Each recognised member is type-checked as it is kept: a failure is reported in step
     //    2, in table order (the checks only de-duplicate arrays, so running them again there
     //    is harmless). The defaults were checked when the validator was prepared.
-    let choices = offered_choices(&input, server, &prepared.recognised);
+    let choices = offered_choices(&input, prepared);
     let chosen = |k: &str| {
-        CHOICES
+        prepared
+            .choices
             .iter()
-            .any(|(c, t)| *t == k && choices.contains_key(*c))
+            .any(|(c, t)| t.name == k && choices.contains_key(*c))
     };
-    let mut all_typed = prepared.unique_names && prepared.defaults_typed;
+    let mut all_typed = prepared.defaults_typed;
     let mut extra = Map::new();
     let mut localized = Map::new();
     let mut m = input;
@@ -639,19 +269,22 @@ fn validate_prepared(
     }
 
     // 1b. RP Metadata Choices: each list picks its target member (a non-empty string).
-    resolve_choices(&mut m, &choices, server)?;
+    resolve_choices(&mut m, &choices, server, prepared)?;
 
     // 2. Types, when a check failed in step 1.
     if !all_typed {
-        for (name, kind) in &prepared.recognised {
-            let Some(v) = m.get_mut(*name) else { continue };
-            check_type(name, *kind, v)?;
+        for member in &prepared.recognised {
+            let Some(v) = m.get_mut(member.name) else {
+                continue;
+            };
+            check_type(member.name, member.kind, v)?;
         }
     }
     for (key, value) in &mut localized {
         let Some((base, tag)) = localized_key(key) else {
             continue;
         };
+        let base = base.name;
         if !lang::is_well_formed(tag) {
             return Err(MetadataError::member(
                 key,
@@ -723,37 +356,30 @@ fn validate_prepared(
             ));
         }
     }
-    if prepared.request_object_encryption {
-        encryption_pair(
-            &mut m,
-            "request_object_encryption_alg",
-            "request_object_encryption_enc",
-        )?;
+    for (alg, encryption) in &prepared.encryptions {
+        if encryption.signed.is_none() {
+            encryption_pair(&mut m, alg, encryption.enc)?;
+        }
     }
 
     // 7. Allowed values.
     check_enums(&m, server, prepared)?;
 
     // 8. URIs that are not redirect URIs (and their localized variants).
-    for member in WEB_URIS {
-        if let Some(s) = str_of(&m, member) {
-            check_web_uri(member, s, false)?;
-        }
-    }
-    for member in HTTPS_URIS {
-        if let Some(s) = str_of(&m, member) {
-            // Fetched documents may be plain http only where the operator allowed it for tests.
-            let fetched = matches!(*member, "jwks_uri" | "sector_identifier_uri");
-            check_web_uri(
-                member,
-                s,
-                !(fetched && server.allow_http_document_uris_for_tests),
-            )?;
+    for member in &prepared.uri_members {
+        if let Some(s) = str_of(&m, member.name) {
+            let https_only = match member.uri {
+                Uri::Web => false,
+                // Fetched documents may be plain http only where the operator allowed it for tests.
+                Uri::Fetched => !server.allow_http_document_uris_for_tests,
+                _ => true,
+            };
+            check_web_uri(member.name, s, https_only)?;
         }
     }
     for (key, value) in &localized {
         if let (Some((base, _)), Some(s)) = (localized_key(key), value.as_str())
-            && base != "client_name"
+            && base.uri == Uri::Web
         {
             check_web_uri(key, s, false)?;
         }
@@ -790,7 +416,7 @@ fn validate_prepared(
 
     // 10. Redirect URIs.
     let native = str_of(&m, "application_type") == Some("native");
-    for label in ["post_logout_redirect_uris", "redirect_uris"] {
+    for &label in &prepared.redirect_members {
         for uri in str_items(&m, label) {
             check_redirect_uri(label, uri, native, implicit)?;
         }
@@ -1062,6 +688,18 @@ fn encryption_pair(m: &mut Map<String, Value>, alg: &str, enc: &str) -> Result<(
     }
 }
 
+/// The choice lists in `input` that count: the feature is on, the list is not `null` and its
+/// target member is recognised.
+fn offered_choices(input: &Map<String, Value>, prepared: &Prepared) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (choice, _) in &prepared.choices {
+        if let Some(list) = input.get(*choice).filter(|v| !v.is_null()) {
+            out.insert((*choice).to_owned(), list.clone());
+        }
+    }
+    out
+}
+
 /// Resolves the offered choice lists (OpenID Connect RP Metadata Choices 1.0): each list must
 /// be an array of non-empty strings that includes the target's explicit value, if any; the
 /// target becomes the explicit value or else the first listed value the server allows.
@@ -1069,11 +707,13 @@ fn resolve_choices(
     m: &mut Map<String, Value>,
     choices: &Map<String, Value>,
     server: &ServerMetadata,
+    prepared: &Prepared,
 ) -> Result<(), MetadataError> {
-    for (choice, target) in CHOICES {
-        let Some(list) = choices.get(*choice) else {
+    for &(choice, target_member) in &prepared.choices {
+        let Some(list) = choices.get(choice) else {
             continue;
         };
+        let target = target_member.name;
         let Value::Array(items) = list else {
             return Err(MetadataError::member(
                 choice,
@@ -1094,7 +734,7 @@ fn resolve_choices(
                 }
             }
         }
-        let explicit = match m.get(*target) {
+        let explicit = match m.get(target) {
             None => None,
             Some(Value::String(s)) if offered.contains(&s.as_str()) => Some(s.clone()),
             Some(other) => {
@@ -1104,9 +744,9 @@ fn resolve_choices(
                 ));
             }
         };
-        let allowed = allowed_values(target, m, server);
+        let allowed = allowed_values(target_member, m, server);
         let method_blocked = |candidate: &str| {
-            (*target == "token_endpoint_auth_method")
+            (target_member.rule == Rule::AuthMethod)
                 .then(|| pairwise_grant_needing_key_auth(m, candidate))
                 .flatten()
         };
@@ -1125,7 +765,7 @@ fn resolve_choices(
                 format!(
                     "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth"
                 )
-            } else if allowed.is_empty() && *target == "token_endpoint_auth_signing_alg" {
+            } else if allowed.is_empty() && target_member.rule == Rule::AuthSigningAlg {
                 format!(
                     "token_endpoint_auth_method {} uses no signing algorithm",
                     str_of(m, "token_endpoint_auth_method").unwrap_or_default()
@@ -1140,7 +780,7 @@ fn resolve_choices(
                 format!("{choice} includes no supported values ({why})"),
             ));
         };
-        m.insert((*target).to_owned(), Value::String(pick));
+        m.insert(target.to_owned(), Value::String(pick));
     }
     Ok(())
 }
@@ -1177,57 +817,31 @@ impl<'s> Allowed<'s> {
     }
 }
 
-/// The values the server allows for a choice target (§4.4); the signing algorithm of token
-/// endpoint authentication depends on the client's `token_endpoint_auth_method`.
+/// The values the server allows for `member` (its [`Supported`](super::members::Supported)
+/// list, kept by its rule); the signing algorithm of token endpoint authentication depends on
+/// the client's `token_endpoint_auth_method`.
 fn allowed_values<'s>(
-    target: &str,
+    member: &Member,
     m: &Map<String, Value>,
     server: &'s ServerMetadata,
 ) -> Allowed<'s> {
-    let s = server;
-    let without_none = |values| Allowed {
-        values,
-        keep: |v| v != "none",
+    let Some(supported) = member.supported else {
+        return Allowed::all(&[]);
     };
-    match target {
-        "id_token_signed_response_alg" => without_none(&s.id_token_signing_alg_values_supported),
-        "userinfo_signed_response_alg" => without_none(&s.userinfo_signing_alg_values_supported),
-        "introspection_signed_response_alg" => {
-            without_none(&s.introspection_signing_alg_values_supported)
-        }
-        "authorization_signed_response_alg" => {
-            without_none(&s.authorization_signing_alg_values_supported)
-        }
-        "request_object_signing_alg" => {
-            without_none(&s.request_object_signing_alg_values_supported)
-        }
-        "backchannel_authentication_request_signing_alg" => Allowed {
-            values: &s.backchannel_authentication_request_signing_alg_values_supported,
-            keep: jwks::is_asymmetric_jws,
+    let keep: fn(&str) -> bool = match supported.keep {
+        Keep::All => |_| true,
+        Keep::NotNone => |v| v != "none",
+        Keep::AsymmetricJws => jwks::is_asymmetric_jws,
+        Keep::PollOrPing => |v| matches!(v, "poll" | "ping"),
+        Keep::ByAuthMethod => match str_of(m, "token_endpoint_auth_method").unwrap_or_default() {
+            "client_secret_jwt" => |alg| alg.starts_with("HS"),
+            "private_key_jwt" => |alg| !alg.starts_with("HS") && alg != "none",
+            _ => |_| false,
         },
-        "request_object_encryption_alg" => {
-            Allowed::all(&s.request_object_encryption_alg_values_supported)
-        }
-        "request_object_encryption_enc" => {
-            Allowed::all(&s.request_object_encryption_enc_values_supported)
-        }
-        "subject_type" => Allowed::all(&s.subject_types_supported),
-        "token_endpoint_auth_method" => Allowed::all(&s.token_endpoint_auth_methods_supported),
-        "token_endpoint_auth_signing_alg" => Allowed {
-            values: &s.token_endpoint_auth_signing_alg_values_supported,
-            keep: match str_of(m, "token_endpoint_auth_method").unwrap_or_default() {
-                "client_secret_jwt" => |alg| alg.starts_with("HS"),
-                "private_key_jwt" => |alg| !alg.starts_with("HS") && alg != "none",
-                _ => |_| false,
-            },
-        },
-        t if t.ends_with("_encrypted_response_alg") => {
-            Allowed::all(&s.encryption_alg_values_supported)
-        }
-        t if t.ends_with("_encrypted_response_enc") => {
-            Allowed::all(&s.encryption_enc_values_supported)
-        }
-        _ => Allowed::all(&[]),
+    };
+    Allowed {
+        values: (supported.values)(server),
+        keep,
     }
 }
 
@@ -1244,56 +858,50 @@ fn pairwise_grant_needing_key_auth(m: &Map<String, Value>, method: &str) -> Opti
         .find(|g| str_items(m, "grant_types").any(|x| x == *g))
 }
 
-/// The allowed-value checks, in the reference's order (§4.1 step 10): the rules of
-/// [`ALLOWED_VALUE_RULES`] whose member is recognised (`m` has no other).
+/// The allowed-value checks of the recognised members (`m` has no other), in table order.
 fn check_enums(
     m: &Map<String, Value>,
     server: &ServerMetadata,
     prepared: &Prepared,
 ) -> Result<(), MetadataError> {
     // Only a member that is there (as a string) is checked.
-    let one_of = |key: &str| match str_of(m, key) {
-        Some(value) => check_one_of(key, value, allowed_values(key, m, server).iter()),
+    let one_of = |member: &Member| match str_of(m, member.name) {
+        Some(value) => check_one_of(member.name, value, allowed_values(member, m, server).iter()),
         None => Ok(()),
     };
-    for &(member, rule) in &prepared.allowed_value_rules {
-        match rule {
-            AllowedRule::OneOf => one_of(member)?,
-            AllowedRule::AllOf(list) => check_all_of(m, member, list(server))?,
-            AllowedRule::ResponseTypes => {
-                check_all_of(m, member, &prepared.response_types_supported)?;
+    for member in &prepared.allowed_value_rules {
+        let name = member.name;
+        match member.rule {
+            Rule::None => {}
+            Rule::OneOf => one_of(member)?,
+            Rule::AllOf => {
+                let list = member.supported.map_or(&[][..], |s| (s.values)(server));
+                check_all_of(m, name, list)?;
             }
-            AllowedRule::ApplicationType => {
-                if let Some(value) = str_of(m, member) {
-                    check_one_of(member, value, ["native", "web"])?;
+            Rule::ResponseTypes => {
+                check_all_of(m, name, &prepared.response_types_supported)?;
+            }
+            Rule::Fixed(values) => {
+                if let Some(value) = str_of(m, name) {
+                    check_one_of(name, value, values.iter().copied())?;
                 }
             }
-            AllowedRule::DeliveryMode => {
-                if let Some(mode) = str_of(m, member) {
-                    let modes = server
-                        .backchannel_token_delivery_modes_supported
-                        .iter()
-                        .map(String::as_str)
-                        .filter(|x| matches!(*x, "poll" | "ping"));
-                    check_one_of(member, mode, modes)?;
-                }
-            }
-            AllowedRule::AuthMethod => {
+            Rule::AuthMethod => {
                 one_of(member)?;
-                let method = str_of(m, member).unwrap_or_default();
+                let method = str_of(m, name).unwrap_or_default();
                 if let Some(grant) = pairwise_grant_needing_key_auth(m, method) {
                     return Err(MetadataError::metadata(format!(
                         "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth token endpoint authentication methods"
                     )));
                 }
             }
-            AllowedRule::AuthSigningAlg => {
-                if m.contains_key(member) && allowed_values(member, m, server).is_empty() {
+            Rule::AuthSigningAlg => {
+                if m.contains_key(name) && allowed_values(member, m, server).is_empty() {
                     let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
                     return Err(MetadataError::member(
-                        member,
+                        name,
                         format!(
-                            "{member} must not be provided with token_endpoint_auth_method {method} (only client_secret_jwt and private_key_jwt use it)"
+                            "{name} must not be provided with token_endpoint_auth_method {method} (only client_secret_jwt and private_key_jwt use it)"
                         ),
                     ));
                 }
@@ -1588,11 +1196,7 @@ fn needs_secret_prepared(
     server: &ServerMetadata,
     prepared: &Prepared,
 ) -> bool {
-    let choices = if server.features.rp_metadata_choices {
-        offered_choices(properties, server, &prepared.recognised)
-    } else {
-        Map::new()
-    };
+    let choices = offered_choices(properties, prepared);
     let defaults = &prepared.defaults;
     if choices.is_empty() {
         // The input over the defaults, looked up member by member rather than merged into a copy.
@@ -1604,9 +1208,9 @@ fn needs_secret_prepared(
         });
     }
     let mut merged = defaults.clone();
-    for (choice, target) in CHOICES {
+    for (choice, target) in &prepared.choices {
         if choices.contains_key(*choice) {
-            merged.remove(*target);
+            merged.remove(target.name);
         }
     }
     for (k, v) in properties {
@@ -1614,7 +1218,7 @@ fn needs_secret_prepared(
             merged.insert(k.clone(), v.clone());
         }
     }
-    match resolve_choices(&mut merged, &choices, server) {
+    match resolve_choices(&mut merged, &choices, server, prepared) {
         Ok(()) => super::needs_secret(&merged),
         // Validation refuses these choices anyway; a secret does no harm meanwhile.
         Err(_) => true,
