@@ -602,13 +602,16 @@ pub(crate) static MEMBERS: &[Member] = &[
         .rule(Rule::AllOf),
 ];
 
-/// The members whose value may imply a client secret, with their rule.
+/// The members whose value may imply a client secret, with their rule; the authentication
+/// method first (it settles most clients with one look-up).
 pub(crate) static SECRET_MEMBERS: LazyLock<Vec<(&'static str, Secret)>> = LazyLock::new(|| {
-    MEMBERS
+    let mut members: Vec<(&'static str, Secret)> = MEMBERS
         .iter()
         .filter(|m| m.secret != Secret::No)
         .map(|m| (m.name, m.secret))
-        .collect()
+        .collect();
+    members.sort_by_key(|(_, rule)| *rule != Secret::UnlessSecretless);
+    members
 });
 
 /// The member named `name`, if the server knows it (whatever its features).
