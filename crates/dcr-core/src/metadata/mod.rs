@@ -3,14 +3,19 @@
 
 /// Bounds on stored documents (nesting depth, size).
 pub mod bounds;
+mod choices;
+mod defaults;
 /// Validation of client JWK Sets from raw JSON.
 pub mod jwks;
+mod keys;
 /// BCP 47 language tag well-formedness.
 pub mod lang;
 mod members;
 mod remote;
+mod rules;
 mod server;
 mod statement;
+mod types;
 mod uris;
 mod validate;
 

@@ -236,8 +236,8 @@ fn all_features() -> ServerMetadata {
         "self_signed_tls_client_auth".to_owned(),
     ]);
     s.grant_types_supported.extend([
-        validate::CIBA_GRANT.to_owned(),
-        validate::DEVICE_GRANT.to_owned(),
+        rules::CIBA_GRANT.to_owned(),
+        rules::DEVICE_GRANT.to_owned(),
         "client_credentials".to_owned(),
     ]);
     s.subject_types_supported = vec!["public".into(), "pairwise".into()];
@@ -610,7 +610,7 @@ fn request_objects_and_ciba_rules() {
         e.description
             .starts_with("request_object_signing_alg must be")
     );
-    let ciba = validate::CIBA_GRANT;
+    let ciba = rules::CIBA_GRANT;
     let e = with(&s, json!({"grant_types": [ciba], "response_types": []})).unwrap_err();
     assert_eq!(
         e.description,
@@ -643,7 +643,7 @@ fn request_objects_and_ciba_rules() {
 #[test]
 fn pairwise_rules() {
     let s = all_features();
-    let device = validate::DEVICE_GRANT;
+    let device = rules::DEVICE_GRANT;
     let e = with(
         &s,
         json!({"subject_type": "pairwise", "grant_types": [device], "response_types": []}),
@@ -1092,7 +1092,7 @@ fn jwks_keys_must_fit_registered_algorithms() {
 #[test]
 fn sector_document_rules() {
     let md = ClientMetadata::from_trusted(map(
-        json!({"response_types": ["code"], "redirect_uris": [CB], "grant_types": [validate::DEVICE_GRANT], "jwks_uri": "https://rp.example.com/jwks"}),
+        json!({"response_types": ["code"], "redirect_uris": [CB], "grant_types": [rules::DEVICE_GRANT], "jwks_uri": "https://rp.example.com/jwks"}),
     ));
     assert!(check_sector_document(&md, &json!([CB, "https://rp.example.com/jwks"])).is_ok());
     assert!(
@@ -1360,7 +1360,7 @@ fn choice_of_method_respects_the_pairwise_device_rule() {
     let base = json!({
         "response_types": [],
         "jwks_uri": "https://rp.example.com/jwks",
-        "grant_types": [validate::DEVICE_GRANT],
+        "grant_types": [rules::DEVICE_GRANT],
         "subject_types_supported": ["pairwise"],
     });
     let mut v = base.clone();
@@ -1377,7 +1377,7 @@ fn choice_of_method_respects_the_pairwise_device_rule() {
         with(&s, v).unwrap_err().description,
         format!(
             "token_endpoint_auth_methods_supported includes no supported values (pairwise {} clients must utilize private_key_jwt or self_signed_tls_client_auth)",
-            validate::DEVICE_GRANT
+            rules::DEVICE_GRANT
         )
     );
 }

@@ -8,9 +8,13 @@
 //! string the client sent), e.g. `https://a.example/cb\r\nSet-Cookie: x` or
 //! `http://local\nhost/cb` (a loopback redirect URI for the parser, not for a browser).
 
+use serde_json::{Map, Value};
 use url::{Position, Url};
 
-use super::MetadataError;
+use super::members::{Uri, localized_key};
+use super::types::{str_items, str_of};
+use super::validate::Prepared;
+use super::{MetadataError, ServerMetadata};
 
 /// Parses the value of the URI member `member`.
 ///
@@ -67,12 +71,17 @@ pub(crate) fn is_uri_member_name(name: &str) -> bool {
     base.ends_with("_uri") || base.ends_with("_uris")
 }
 
+/// An extra member (step 18): one named as a URI member follows [`check_extra_uri`].
+pub(super) fn check_extra_member(name: &str, value: &Value) -> Result<(), MetadataError> {
+    if is_uri_member_name(name) {
+        check_extra_uri(name, value)?;
+    }
+    Ok(())
+}
+
 /// An extra URI member: each string (the value, or the strings of an array) must be an
 /// absolute URI that reads as written.
-pub(crate) fn check_extra_uri(
-    member: &str,
-    value: &serde_json::Value,
-) -> Result<(), MetadataError> {
+pub(crate) fn check_extra_uri(member: &str, value: &Value) -> Result<(), MetadataError> {
     let one = |s: &str| match parse_uri(member, s)? {
         Some(_) => Ok(()),
         None => Err(MetadataError::member(
@@ -81,12 +90,147 @@ pub(crate) fn check_extra_uri(
         )),
     };
     match value {
-        serde_json::Value::String(s) => one(s),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .filter_map(serde_json::Value::as_str)
-            .try_for_each(one),
+        Value::String(s) => one(s),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).try_for_each(one),
         _ => Ok(()),
+    }
+}
+
+/// Step 8: the URI members that are not redirect URIs, and their language-tagged variants.
+pub(super) fn check_uri_members(
+    m: &Map<String, Value>,
+    localized: &Map<String, Value>,
+    server: &ServerMetadata,
+    prepared: &Prepared,
+) -> Result<(), MetadataError> {
+    for member in &prepared.uri_members {
+        if let Some(s) = str_of(m, member.name) {
+            let https_only = match member.uri {
+                Uri::Web => false,
+                // Fetched documents may be plain http only where the operator allowed it for tests.
+                Uri::Fetched => !server.allow_http_document_uris_for_tests,
+                _ => true,
+            };
+            check_web_uri(member.name, s, https_only)?;
+        }
+    }
+    for (key, value) in localized {
+        if let (Some((base, _)), Some(s)) = (localized_key(key), value.as_str())
+            && base.uri == Uri::Web
+        {
+            check_web_uri(key, s, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// Step 10: the redirect URI members.
+pub(super) fn check_redirect_uris(
+    m: &Map<String, Value>,
+    prepared: &Prepared,
+    implicit: bool,
+) -> Result<(), MetadataError> {
+    let native = str_of(m, "application_type") == Some("native");
+    for &label in &prepared.redirect_members {
+        for uri in str_items(m, label) {
+            check_redirect_uri(label, uri, native, implicit)?;
+        }
+    }
+    Ok(())
+}
+
+/// A URI member that is not a redirect URI: `http(s)` or `https` only, absolute, with a host.
+fn check_web_uri(member: &str, value: &str, https_only: bool) -> Result<(), MetadataError> {
+    let url = parse_uri(member, value)?;
+    let scheme = url.as_ref().map(url::Url::scheme);
+    let ok = if https_only {
+        scheme == Some("https")
+    } else {
+        matches!(scheme, Some("http" | "https"))
+    };
+    if !ok {
+        return Err(MetadataError::member(
+            member,
+            if https_only {
+                format!("{member} must be an https uri (got {value:?})")
+            } else {
+                format!("{member} must be a web uri: http or https (got {value:?})")
+            },
+        ));
+    }
+    if member == "backchannel_logout_uri" && value.contains('#') {
+        return Err(MetadataError::member(
+            "backchannel_logout_uri",
+            "backchannel_logout_uri must not contain a fragment (OpenID Connect Back-Channel Logout §2.2)",
+        ));
+    }
+    Ok(())
+}
+
+/// The redirect URI rules of OpenID Connect Registration §2 and RFC 8252 (native apps).
+fn check_redirect_uri(
+    label: &str,
+    uri: &str,
+    native: bool,
+    implicit: bool,
+) -> Result<(), MetadataError> {
+    let url = parse_uri(label, uri)?.ok_or_else(|| {
+        MetadataError::member(
+            label,
+            format!("{label} must only contain valid absolute uris ({uri:?} is not one)"),
+        )
+    })?;
+    check_redirect_rules(label, uri, &url, native, implicit)
+        .map_err(|e| MetadataError::member(label, e))
+}
+
+/// The rules of [`check_redirect_uri`] on the parsed URI.
+fn check_redirect_rules(
+    label: &str,
+    uri: &str,
+    url: &url::Url,
+    native: bool,
+    implicit: bool,
+) -> Result<(), String> {
+    if uri.contains('#') || url.fragment().is_some() {
+        return Err(format!("{label} must not contain fragments ({uri:?})"));
+    }
+    let host = url.host_str().unwrap_or_default();
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    if native {
+        match url.scheme() {
+            "http" if !loopback => Err(format!(
+                "{label} for native clients using http as a protocol can only use loopback addresses as hostnames ({uri:?})"
+            )),
+            "https" if loopback => Err(format!(
+                "{label} for native clients using claimed HTTPS URIs must not be using {host} as hostname"
+            )),
+            "javascript" | "vbscript" | "data" | "blob" | "file" | "about" => Err(format!(
+                "{label} must not use the {} URI scheme",
+                url.scheme()
+            )),
+            _ => Ok(()),
+        }
+    } else {
+        match url.scheme() {
+            "http" | "https" => {}
+            _ => {
+                return Err(format!(
+                    "{label} must only contain web uris (http or https) for web clients ({uri:?})"
+                ));
+            }
+        }
+        if implicit && url.scheme() == "http" {
+            return Err(format!(
+                "{label} for web clients using implicit flow MUST only register URLs using the https scheme ({uri:?})"
+            ));
+        }
+        if implicit && host == "localhost" {
+            return Err(format!(
+                "{label} for web clients using implicit flow must not be using localhost ({uri:?})"
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -1,68 +1,17 @@
 //! The validation pipeline: input members → [`ClientMetadata`] or the first rule broken.
 //!
-//! Order (reference §4.1, with the fixes of §8): assign defaults and recognised members →
-//! RP Metadata Choices (feature `rp_metadata_choices`) → types → `client_id`/`client_secret` syntax → normalise `response_types` → mandatory
-//! members → encryption dependencies → allowed values → URIs → `scope` → redirect URIs →
-//! `contacts` → forced values → non-empty lists → grant types derived from response types →
-//! proof of possession → mTLS subject → keys → extra and localized members.
-
-use std::collections::HashSet;
+//! Each step is a named function in the file of its concern: `defaults.rs` (assigning,
+//! defaults, forced values), `choices.rs` (allowed values, RP Metadata Choices), `types.rs`,
+//! `rules.rs` (rules between members), `uris.rs`, `keys.rs`, `bounds.rs`. What the server
+//! knows about each member is its row in `members.rs`.
 
 use serde_json::{Map, Value};
 
-use super::members::{
-    Default as MemberDefault, Encryption, Keep, Kind, MEMBERS, Member, Rule, Uri, localized_key,
+use super::members::{Encryption, Kind, MEMBERS, Member, Rule, Uri};
+use super::{
+    ClientMetadata, MetadataError, ServerMetadata, bounds, choices, defaults, keys, rules, types,
+    uris,
 };
-use super::uris::{check_extra_uri, is_uri_member_name, parse_uri};
-use super::{ClientMetadata, MetadataError, ServerMetadata, bounds, jwks, lang};
-
-/// The CIBA grant type.
-pub(crate) const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
-/// The device authorization grant type.
-pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-/// The `enc` used when a client names only the `alg` of an encrypted response.
-const DEFAULT_ENC: &str = "A128CBC-HS256";
-
-/// The mTLS certificate subject members (RFC 8705 §2.1.2): exactly one with `tls_client_auth`.
-const TLS_SUBJECT_MEMBERS: &[&str] = &[
-    "tls_client_auth_subject_dn",
-    "tls_client_auth_san_dns",
-    "tls_client_auth_san_uri",
-    "tls_client_auth_san_ip",
-    "tls_client_auth_san_email",
-];
-
-/// The built-in defaults of the recognised members, then the operator's `client_defaults`.
-fn defaults(server: &ServerMetadata, recognised: &[&'static Member]) -> Map<String, Value> {
-    let mut d = Map::new();
-    for member in recognised {
-        let value = match member.default {
-            MemberDefault::None => continue,
-            MemberDefault::Str(s) => Value::from(s),
-            MemberDefault::Bool(b) => Value::from(b),
-            MemberDefault::Strs(items) => Value::from(items.to_vec()),
-            MemberDefault::SubjectType => {
-                if server.subject_types_supported == ["pairwise"] {
-                    "pairwise".into()
-                } else {
-                    "public".into()
-                }
-            }
-        };
-        d.insert(member.name.to_owned(), value);
-    }
-    for (k, v) in &server.client_defaults {
-        d.insert(k.clone(), v.clone());
-    }
-    d
-}
-fn str_of<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    m.get(key).and_then(Value::as_str)
-}
-
-fn flag(m: &Map<String, Value>, key: &str) -> bool {
-    m.get(key).and_then(Value::as_bool).unwrap_or(false)
-}
 
 /// Validates client metadata against what the server supports.
 ///
@@ -87,32 +36,32 @@ pub fn validate(
 
 /// What validation derives from the [`ServerMetadata`] and the member table, built once.
 #[derive(Debug, Clone)]
-struct Prepared {
+pub(super) struct Prepared {
     /// Every recognised member, in checking order.
-    recognised: Vec<&'static Member>,
+    pub(super) recognised: Vec<&'static Member>,
     /// Their names and kinds, sorted by name length then name, for lookups (most comparisons
     /// are then settled by the length alone).
-    by_name: Vec<(&'static str, Kind)>,
+    pub(super) by_name: Vec<(&'static str, Kind)>,
     /// All the defaults (with the operator's `client_defaults`).
-    defaults: Map<String, Value>,
+    pub(super) defaults: Map<String, Value>,
     /// The defaults of recognised members, already through their type check.
-    recognised_defaults: Vec<(String, Value)>,
+    pub(super) recognised_defaults: Vec<(String, Value)>,
     /// Whether every recognised default passes its type check.
-    defaults_typed: bool,
+    pub(super) defaults_typed: bool,
     /// The recognised encryption `alg` members with their `enc` and signing members.
-    encryptions: Vec<(&'static str, Encryption)>,
+    pub(super) encryptions: Vec<(&'static str, Encryption)>,
     /// Of those, the encrypted responses: `[alg, enc, signed]`.
-    encrypted_responses: Vec<[&'static str; 3]>,
+    pub(super) encrypted_responses: Vec<[&'static str; 3]>,
     /// The recognised members with an allowed-value rule.
-    allowed_value_rules: Vec<&'static Member>,
+    pub(super) allowed_value_rules: Vec<&'static Member>,
     /// The preference lists a client may offer (RP Metadata Choices) and their targets.
-    choices: Vec<(&'static str, &'static Member)>,
+    pub(super) choices: Vec<(&'static str, &'static Member)>,
     /// The recognised URI members that are not redirect URIs.
-    uri_members: Vec<&'static Member>,
+    pub(super) uri_members: Vec<&'static Member>,
     /// The recognised redirect URI members.
-    redirect_members: Vec<&'static str>,
+    pub(super) redirect_members: Vec<&'static str>,
     /// `response_types_supported`, each normalised.
-    response_types_supported: Vec<String>,
+    pub(super) response_types_supported: Vec<String>,
 }
 
 impl Prepared {
@@ -133,7 +82,7 @@ impl Prepared {
             .collect();
         let mut prepared = Self {
             by_name,
-            defaults: defaults(server, &recognised),
+            defaults: defaults::defaults(server, &recognised),
             recognised_defaults: Vec::new(),
             defaults_typed: true,
             encrypted_responses: encryptions
@@ -163,7 +112,7 @@ impl Prepared {
             response_types_supported: server
                 .response_types_supported
                 .iter()
-                .map(|r| normalise_response_type(r))
+                .map(|r| rules::normalise_response_type(r))
                 .collect(),
             recognised,
         };
@@ -172,13 +121,14 @@ impl Prepared {
                 continue;
             };
             let mut v = v.clone();
-            prepared.defaults_typed &= check_type(k, kind, &mut v).is_ok();
+            prepared.defaults_typed &= types::check_type(k, kind, &mut v).is_ok();
             prepared.recognised_defaults.push((k.clone(), v));
         }
         prepared
     }
 
-    fn kind_of(&self, k: &str) -> Option<Kind> {
+    /// The kind of the recognised member `k`.
+    pub(super) fn kind_of(&self, k: &str) -> Option<Kind> {
         self.by_name
             .binary_search_by(|(n, _)| (n.len(), *n).cmp(&(k.len(), k)))
             .ok()
@@ -223,964 +173,44 @@ fn validate_prepared(
     server: &ServerMetadata,
     prepared: &Prepared,
 ) -> Result<ClientMetadata, MetadataError> {
-    // 1. Assign: every recognised member the client sent (the input map is kept, the rest
-    //    of it moved out or dropped), then the defaults of the members still missing (but not
-    //    for a member the client offers a choice list for). Localized and extra members are
-    //    set aside; choice lists are input only.
-    //    Each recognised member is type-checked as it is kept: a failure is reported in step
-    //    2, in table order (the checks only de-duplicate arrays, so running them again there
-    //    is harmless). The defaults were checked when the validator was prepared.
-    let choices = offered_choices(&input, prepared);
-    let chosen = |k: &str| {
-        prepared
-            .choices
-            .iter()
-            .any(|(c, t)| t.name == k && choices.contains_key(*c))
-    };
-    let mut all_typed = prepared.defaults_typed;
-    let mut extra = Map::new();
-    let mut localized = Map::new();
-    let mut m = input;
-    m.retain(|k, v| {
-        if v.is_null() || choices.contains_key(k) {
-            return false;
-        }
-        if let Some(kind) = prepared.kind_of(k) {
-            all_typed &= check_type(k, kind, v).is_ok();
-            return true;
-        }
-        if localized_key(k).is_some() {
-            localized.insert(k.clone(), v.take());
-        } else if server.extra_metadata.contains(k) {
-            extra.insert(k.clone(), v.take());
-        }
-        false
-    });
-    for (k, v) in &prepared.recognised_defaults {
-        if choices.is_empty() || !chosen(k) {
-            m.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-    }
-    if m.get("response_types")
-        .is_none_or(|v| v.as_array().is_some_and(Vec::is_empty))
-    {
-        m.entry("redirect_uris")
-            .or_insert_with(|| Value::Array(Vec::new()));
-    }
-
-    // 1b. RP Metadata Choices: each list picks its target member (a non-empty string).
-    resolve_choices(&mut m, &choices, server, prepared)?;
-
-    // 2. Types, when a check failed in step 1.
-    if !all_typed {
-        for member in &prepared.recognised {
-            let Some(v) = m.get_mut(member.name) else {
-                continue;
-            };
-            check_type(member.name, member.kind, v)?;
-        }
-    }
-    for (key, value) in &mut localized {
-        let Some((base, tag)) = localized_key(key) else {
-            continue;
-        };
-        let base = base.name;
-        if !lang::is_well_formed(tag) {
-            return Err(MetadataError::member(
-                key,
-                format!(
-                    "{key}: \"{tag}\" is not a well-formed BCP 47 language tag (e.g. {base}#en or {base}#ja-Jpan-JP)"
-                ),
-            ));
-        }
-        check_type(key, Kind::Str, value)?;
-    }
-
-    // 3. Syntax of the identifiers.
-    if m.get("client_id").is_none() {
-        return Err(MetadataError::member(
-            "client_id",
-            "client_id is mandatory property",
-        ));
-    }
-    for field in ["client_id", "client_secret"] {
-        if let Some(s) = str_of(&m, field)
-            && !s.bytes().all(|b| (0x20..=0x7e).contains(&b))
-        {
-            return Err(MetadataError::member(
-                field,
-                format!("{field} must only contain printable ASCII characters"),
-            ));
-        }
-    }
-
-    // 4. response_types: normalise each value (sorted tokens), then de-duplicate.
-    if let Some(Value::Array(items)) = m.get_mut("response_types") {
-        for item in items.iter_mut() {
-            if let Value::String(s) = item
-                && !is_normalised_response_type(s)
-            {
-                *s = normalise_response_type(s);
-            }
-        }
-        dedup_strings(items);
-    }
-    let (mut any_response_type, mut code, mut token, mut id_token) = (false, false, false, false);
-    for response_type in str_items(&m, "response_types") {
-        any_response_type = true;
-        for t in response_type.split(' ') {
-            match t {
-                "code" => code = true,
-                "token" => token = true,
-                "id_token" => id_token = true,
-                _ => {}
-            }
-        }
-    }
-    // Implicit rules use the grant types the client ends up with, which include `implicit`
-    // exactly when a response type issues a token from the authorization endpoint (defect 2
-    // of the reference).
-    let implicit = token || id_token;
-
-    // 5. Mandatory members.
-    check_mandatory(&m, any_response_type, &prepared.encrypted_responses)?;
-
-    // 6. Encryption dependencies: enc needs alg, alg defaults enc, encrypted needs signed
-    //    (only for recognised members: `m` holds no others).
-    for &[alg, enc, signed] in &prepared.encrypted_responses {
-        encryption_pair(&mut m, alg, enc)?;
-        if m.contains_key(alg) && !m.contains_key(signed) {
-            return Err(MetadataError::member(
-                signed,
-                format!("{signed} is mandatory property when {alg} is provided"),
-            ));
-        }
-    }
-    for (alg, encryption) in &prepared.encryptions {
-        if encryption.signed.is_none() {
-            encryption_pair(&mut m, alg, encryption.enc)?;
-        }
-    }
-
-    // 7. Allowed values.
-    check_enums(&m, server, prepared)?;
-
-    // 8. URIs that are not redirect URIs (and their localized variants).
-    for member in &prepared.uri_members {
-        if let Some(s) = str_of(&m, member.name) {
-            let https_only = match member.uri {
-                Uri::Web => false,
-                // Fetched documents may be plain http only where the operator allowed it for tests.
-                Uri::Fetched => !server.allow_http_document_uris_for_tests,
-                _ => true,
-            };
-            check_web_uri(member.name, s, https_only)?;
-        }
-    }
-    for (key, value) in &localized {
-        if let (Some((base, _)), Some(s)) = (localized_key(key), value.as_str())
-            && base.uri == Uri::Web
-        {
-            check_web_uri(key, s, false)?;
-        }
-    }
-
-    // 9. scope.
-    if let Some(scope) = str_of(&m, "scope") {
-        let mut seen: Vec<&str> = Vec::new();
-        for token in scope.split(' ') {
-            if token.is_empty() || !server.scopes_supported.iter().any(|s| s == token) {
-                return Err(MetadataError::member(
-                    "scope",
-                    format!(
-                        "scope must only contain supported scope values separated by single spaces ({} is not one of {})",
-                        if token.is_empty() {
-                            "an empty value"
-                        } else {
-                            token
-                        },
-                        or_list(&server.scopes_supported)
-                    ),
-                ));
-            }
-            if !seen.contains(&token) {
-                seen.push(token);
-            }
-        }
-        // Rewritten only when a value was repeated.
-        if seen.len() < scope.split(' ').count() {
-            let joined = seen.join(" ");
-            m.insert("scope".into(), Value::String(joined));
-        }
-    }
-
-    // 10. Redirect URIs.
-    let native = str_of(&m, "application_type") == Some("native");
-    for &label in &prepared.redirect_members {
-        for uri in str_items(&m, label) {
-            check_redirect_uri(label, uri, native, implicit)?;
-        }
-    }
-
-    // 11. contacts.
-    for contact in str_items(&m, "contacts") {
-        if !is_email(contact) {
-            return Err(MetadataError::member(
-                "contacts",
-                format!("contacts can only contain email addresses ({contact:?} is not one)"),
-            ));
-        }
-    }
-
-    // 12. Forced values.
-    let f = &server.features;
-    if f.request_objects && f.require_signed_request_object {
-        m.insert("require_signed_request_object".into(), true.into());
-    }
-    if f.pushed_authorization_requests && f.require_pushed_authorization_requests {
-        m.insert("require_pushed_authorization_requests".into(), true.into());
-    }
-
-    // 13. Lists that must not be empty when response types are registered.
-    if any_response_type && str_items(&m, "redirect_uris").next().is_none() {
-        let par_exception = f.pushed_authorization_requests
-            && f.allow_unregistered_redirect_uris
-            && flag(&m, "require_pushed_authorization_requests")
-            && str_of(&m, "token_endpoint_auth_method") != Some("none")
-            && !m.contains_key("sector_identifier_uri");
-        if !par_exception {
-            return Err(MetadataError::member(
-                "redirect_uris",
-                "redirect_uris must contain members (at least one redirect URI is needed for the registered response_types)",
-            ));
-        }
-    }
-    if any_response_type
-        && m.get("response_modes")
-            .and_then(Value::as_array)
-            .is_some_and(Vec::is_empty)
-    {
-        return Err(MetadataError::member(
-            "response_modes",
-            "response_modes must contain members when provided (omit it to allow every mode)",
-        ));
-    }
-
-    // 14. grant_types follow response_types (never an error by itself). The member is there,
-    //     an array of strings: it has a default and passed its type check.
-    if let Some(Value::Array(grants)) = m.get_mut("grant_types") {
-        let listed = |grants: &[Value], g: &str| grants.iter().any(|x| x.as_str() == Some(g));
-        if code && !listed(grants, "authorization_code") {
-            grants.push("authorization_code".into());
-        }
-        if implicit && !listed(grants, "implicit") {
-            grants.push("implicit".into());
-        }
-        grants.retain(|g| match g.as_str() {
-            Some("implicit") => implicit,
-            Some("authorization_code") => code,
-            _ => true,
-        });
-        for g in grants.iter().filter_map(Value::as_str) {
-            if !server.grant_types_supported.iter().any(|s| s == g) {
-                return Err(MetadataError::member(
-                    "grant_types",
-                    format!(
-                        "grant_types must include {g} for the registered response_types, and this server does not support it"
-                    ),
-                ));
-            }
-        }
-    }
-
-    // 15. Proof of possession.
-    let mtls_bound = flag(&m, "tls_client_certificate_bound_access_tokens");
-    let dpop_bound = flag(&m, "dpop_bound_access_tokens");
-    if mtls_bound && dpop_bound {
-        return Err(MetadataError::metadata(
-            "only one proof of possession mechanism can be made required at a time (tls_client_certificate_bound_access_tokens or dpop_bound_access_tokens)",
-        ));
-    }
-    for (bound, name) in [
-        (mtls_bound, "tls_client_certificate_bound_access_tokens"),
-        (dpop_bound, "dpop_bound_access_tokens"),
-    ] {
-        if bound && token {
-            return Err(MetadataError::member(
-                "response_types",
-                format!("response_types must not include \"token\" when {name} is used"),
-            ));
-        }
-    }
-
-    // 16. mTLS certificate subject.
-    if str_of(&m, "token_endpoint_auth_method") == Some("tls_client_auth") {
-        let given: Vec<&str> = TLS_SUBJECT_MEMBERS
-            .iter()
-            .copied()
-            .filter(|k| m.contains_key(*k))
-            .collect();
-        match given.len() {
-            0 => {
-                return Err(MetadataError::metadata(format!(
-                    "tls_client_auth requires one of the certificate subject value parameters ({})",
-                    TLS_SUBJECT_MEMBERS.join(", ")
-                )));
-            }
-            1 => {}
-            _ => {
-                return Err(MetadataError::metadata(format!(
-                    "only one tls_client_auth certificate subject value must be provided (got {})",
-                    given.join(", ")
-                )));
-            }
-        }
-    } else if server.features.mtls_client_auth {
-        // Without the feature, these members are not recognised: `m` has none of them.
-        for k in TLS_SUBJECT_MEMBERS {
-            m.remove(*k);
-        }
-    }
-
-    // 17. Keys.
-    if m.contains_key("jwks") && m.contains_key("jwks_uri") {
-        return Err(MetadataError::metadata(
-            "jwks and jwks_uri must not be used at the same time",
-        ));
-    }
-    if let Some(set) = m.get("jwks") {
-        let keys = jwks::check_set(set, "jwks").map_err(MetadataError::metadata)?;
-        jwks::check_usable(&keys, &m, "jwks").map_err(MetadataError::metadata)?;
-    }
-
-    // 18. Extra and localized members; extra members named as URIs follow the URI rule.
+    let choices = choices::offered_choices(&input, prepared);
+    let defaults::Assigned {
+        mut m,
+        mut localized,
+        extra,
+        all_typed,
+    } = defaults::assign(input, &choices, server, prepared);
+    choices::resolve_choices(&mut m, &choices, server, prepared)?;
+    types::check_types(&mut m, &mut localized, all_typed, prepared)?;
+    types::check_identifiers(&m)?;
+    let response_types = rules::normalise_response_types(&mut m);
+    rules::check_mandatory(&m, response_types.any)?;
+    keys::check_keys_present(&m, &prepared.encrypted_responses)?;
+    defaults::apply_encryption(&mut m, prepared)?;
+    choices::check_allowed_values(&m, server, prepared)?;
+    uris::check_uri_members(&m, &localized, server, prepared)?;
+    rules::check_scope(&mut m, server)?;
+    uris::check_redirect_uris(&m, prepared, response_types.implicit())?;
+    types::check_contacts(&m)?;
+    defaults::force(&mut m, server);
+    rules::check_non_empty(&m, response_types.any, server)?;
+    rules::derive_grant_types(&mut m, response_types, server)?;
+    keys::check_proof_of_possession(&m, response_types.token)?;
+    keys::check_tls_subject(&mut m, server.features.mtls_client_auth)?;
+    keys::check_keys(&m)?;
+    // Language-tagged and extra members are kept; extra members named as URIs follow the URI
+    // rule. Last, what is stored must be readable again.
     m.extend(localized);
     for (k, v) in extra {
-        if is_uri_member_name(&k) {
-            check_extra_uri(&k, &v)?;
-        }
+        uris::check_extra_member(&k, &v)?;
         m.entry(k).or_insert(v);
     }
-
-    // 19. What is stored can be read back.
     bounds::check_stored(&m)?;
     Ok(ClientMetadata::from_trusted(m))
 }
 
-/// The "is mandatory property" rules (reference §4.5.1, without the secret rule: the
-/// registrar settles secrets itself).
-///
-/// `encrypted_responses` are the recognised rows of [`ENCRYPTED_RESPONSE_MEMBERS`].
-fn check_mandatory(
-    m: &Map<String, Value>,
-    any_response_type: bool,
-    encrypted_responses: &[[&str; 3]],
-) -> Result<(), MetadataError> {
-    let mandatory = |name: &str, why: &str| {
-        Err(MetadataError::member(
-            name,
-            format!("{name} is mandatory property{why}"),
-        ))
-    };
-    if any_response_type && !m.contains_key("redirect_uris") {
-        return mandatory("redirect_uris", "");
-    }
-    let has_grant = |grant: &str| str_items(m, "grant_types").any(|g| g == grant);
-    let pairwise = str_of(m, "subject_type") == Some("pairwise");
-    if has_grant(CIBA_GRANT) {
-        let Some(mode) = str_of(m, "backchannel_token_delivery_mode") else {
-            return mandatory("backchannel_token_delivery_mode", " for CIBA clients");
-        };
-        if mode != "poll" && !m.contains_key("backchannel_client_notification_endpoint") {
-            return mandatory(
-                "backchannel_client_notification_endpoint",
-                &format!(" when backchannel_token_delivery_mode is {mode}"),
-            );
-        }
-    }
-    for grant in [CIBA_GRANT, DEVICE_GRANT] {
-        if pairwise && has_grant(grant) {
-            if !m.contains_key("jwks_uri") {
-                return mandatory("jwks_uri", &format!(" for pairwise {grant} clients"));
-            }
-            if any_response_type && !m.contains_key("sector_identifier_uri") {
-                return mandatory(
-                    "sector_identifier_uri",
-                    &format!(" for pairwise {grant} clients with response_types"),
-                );
-            }
-        }
-    }
-    if pairwise && any_response_type && !m.contains_key("sector_identifier_uri") {
-        // Defect 1 of the reference: an unparseable URI here is a 400, not a 500.
-        let mut hosts: Vec<String> = Vec::new();
-        for uri in str_items(m, "redirect_uris") {
-            let url = parse_uri("redirect_uris", uri)?.ok_or_else(|| {
-                MetadataError::member(
-                    "redirect_uris",
-                    format!(
-                        "redirect_uris must only contain valid absolute uris ({uri:?} is not one)"
-                    ),
-                )
-            })?;
-            let host = format!(
-                "{}:{}",
-                url.host_str().unwrap_or_default(),
-                url.port_or_known_default()
-                    .map(|p| p.to_string())
-                    .unwrap_or_default()
-            );
-            if !hosts.contains(&host) {
-                hosts.push(host);
-            }
-        }
-        if hosts.len() > 1 {
-            return mandatory(
-                "sector_identifier_uri",
-                " for pairwise clients whose redirect_uris use more than one host",
-            );
-        }
-    }
-    if m.contains_key("jwks") || m.contains_key("jwks_uri") {
-        return Ok(());
-    }
-    // The first member (and its value) that needs the client's public keys, if any.
-    let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
-    let needs_keys = matches!(method, "private_key_jwt" | "self_signed_tls_client_auth")
-        .then_some(("token_endpoint_auth_method", method))
-        .or_else(|| {
-            [
-                "request_object_signing_alg",
-                "backchannel_authentication_request_signing_alg",
-            ]
-            .into_iter()
-            .find_map(|member| {
-                let alg = str_of(m, member).filter(|a| jwks::is_asymmetric_jws(a))?;
-                Some((member, alg))
-            })
-        })
-        .or_else(|| {
-            encrypted_responses.iter().find_map(|[member, _, _]| {
-                let alg = str_of(m, member).filter(|a| jwks::is_asymmetric_jwe(a))?;
-                Some((*member, alg))
-            })
-        });
-    if let Some((member, value)) = needs_keys {
-        return Err(MetadataError::metadata(format!(
-            "jwks or jwks_uri is mandatory for this client ({member} {value} needs the client's public keys)"
-        )));
-    }
-    Ok(())
-}
-
-/// `enc` needs `alg`; `alg` alone gets the default `enc`.
-fn encryption_pair(m: &mut Map<String, Value>, alg: &str, enc: &str) -> Result<(), MetadataError> {
-    match (m.contains_key(alg), m.contains_key(enc)) {
-        (false, true) => Err(MetadataError::member(
-            alg,
-            format!("{alg} is mandatory property when {enc} is provided"),
-        )),
-        (true, false) => {
-            m.insert(enc.to_owned(), Value::String(DEFAULT_ENC.to_owned()));
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The choice lists in `input` that count: the feature is on, the list is not `null` and its
-/// target member is recognised.
-fn offered_choices(input: &Map<String, Value>, prepared: &Prepared) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (choice, _) in &prepared.choices {
-        if let Some(list) = input.get(*choice).filter(|v| !v.is_null()) {
-            out.insert((*choice).to_owned(), list.clone());
-        }
-    }
-    out
-}
-
-/// Resolves the offered choice lists (OpenID Connect RP Metadata Choices 1.0): each list must
-/// be an array of non-empty strings that includes the target's explicit value, if any; the
-/// target becomes the explicit value or else the first listed value the server allows.
-fn resolve_choices(
-    m: &mut Map<String, Value>,
-    choices: &Map<String, Value>,
-    server: &ServerMetadata,
-    prepared: &Prepared,
-) -> Result<(), MetadataError> {
-    for &(choice, target_member) in &prepared.choices {
-        let Some(list) = choices.get(choice) else {
-            continue;
-        };
-        let target = target_member.name;
-        let Value::Array(items) = list else {
-            return Err(MetadataError::member(
-                choice,
-                format!(
-                    "{choice} must be an array (the {target} values this client can use, most preferred first)"
-                ),
-            ));
-        };
-        let mut offered: Vec<&str> = Vec::with_capacity(items.len());
-        for item in items {
-            match item.as_str() {
-                Some(s) if !s.is_empty() => offered.push(s),
-                _ => {
-                    return Err(MetadataError::member(
-                        choice,
-                        format!("{choice} must only contain non-empty strings (got {item})"),
-                    ));
-                }
-            }
-        }
-        let explicit = match m.get(target) {
-            None => None,
-            Some(Value::String(s)) if offered.contains(&s.as_str()) => Some(s.clone()),
-            Some(other) => {
-                return Err(MetadataError::member(
-                    choice,
-                    format!("{choice} must include the value of provided {target} ({other})"),
-                ));
-            }
-        };
-        let allowed = allowed_values(target_member, m, server);
-        let method_blocked = |candidate: &str| {
-            (target_member.rule == Rule::AuthMethod)
-                .then(|| pairwise_grant_needing_key_auth(m, candidate))
-                .flatten()
-        };
-        let pick = explicit
-            .as_deref()
-            .into_iter()
-            .chain(offered.iter().copied())
-            .find(|c| allowed.contains(c) && method_blocked(c).is_none())
-            .map(str::to_owned);
-        let Some(pick) = pick else {
-            let blocked = offered
-                .iter()
-                .filter(|c| allowed.contains(c))
-                .find_map(|c| method_blocked(c));
-            let why = if let Some(grant) = blocked {
-                format!(
-                    "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth"
-                )
-            } else if allowed.is_empty() && target_member.rule == Rule::AuthSigningAlg {
-                format!(
-                    "token_endpoint_auth_method {} uses no signing algorithm",
-                    str_of(m, "token_endpoint_auth_method").unwrap_or_default()
-                )
-            } else if allowed.is_empty() {
-                format!("this server allows no {target}")
-            } else {
-                format!("{target} can be {}", or_list(allowed.iter()))
-            };
-            return Err(MetadataError::member(
-                choice,
-                format!("{choice} includes no supported values ({why})"),
-            ));
-        };
-        m.insert(target.to_owned(), Value::String(pick));
-    }
-    Ok(())
-}
-
-/// Values the server allows for a member: one of its lists, filtered (no allocation).
-#[derive(Clone, Copy)]
-struct Allowed<'s> {
-    values: &'s [String],
-    keep: fn(&str) -> bool,
-}
-
-impl<'s> Allowed<'s> {
-    /// All of `values`.
-    fn all(values: &'s [String]) -> Self {
-        Self {
-            values,
-            keep: |_| true,
-        }
-    }
-
-    fn iter(self) -> impl Iterator<Item = &'s str> + Clone {
-        self.values
-            .iter()
-            .map(String::as_str)
-            .filter(move |v| (self.keep)(v))
-    }
-
-    fn contains(self, value: &str) -> bool {
-        self.iter().any(|a| a == value)
-    }
-
-    fn is_empty(self) -> bool {
-        self.iter().next().is_none()
-    }
-}
-
-/// The values the server allows for `member` (its [`Supported`](super::members::Supported)
-/// list, kept by its rule); the signing algorithm of token endpoint authentication depends on
-/// the client's `token_endpoint_auth_method`.
-fn allowed_values<'s>(
-    member: &Member,
-    m: &Map<String, Value>,
-    server: &'s ServerMetadata,
-) -> Allowed<'s> {
-    let Some(supported) = member.supported else {
-        return Allowed::all(&[]);
-    };
-    let keep: fn(&str) -> bool = match supported.keep {
-        Keep::All => |_| true,
-        Keep::NotNone => |v| v != "none",
-        Keep::AsymmetricJws => jwks::is_asymmetric_jws,
-        Keep::PollOrPing => |v| matches!(v, "poll" | "ping"),
-        Keep::ByAuthMethod => match str_of(m, "token_endpoint_auth_method").unwrap_or_default() {
-            "client_secret_jwt" => |alg| alg.starts_with("HS"),
-            "private_key_jwt" => |alg| !alg.starts_with("HS") && alg != "none",
-            _ => |_| false,
-        },
-    };
-    Allowed {
-        values: (supported.values)(server),
-        keep,
-    }
-}
-
-/// The device or CIBA grant that rules `method` out for a pairwise client (those must
-/// authenticate with `private_key_jwt` or `self_signed_tls_client_auth`), if any.
-fn pairwise_grant_needing_key_auth(m: &Map<String, Value>, method: &str) -> Option<&'static str> {
-    if str_of(m, "subject_type") != Some("pairwise")
-        || matches!(method, "private_key_jwt" | "self_signed_tls_client_auth")
-    {
-        return None;
-    }
-    [DEVICE_GRANT, CIBA_GRANT]
-        .into_iter()
-        .find(|g| str_items(m, "grant_types").any(|x| x == *g))
-}
-
-/// The allowed-value checks of the recognised members (`m` has no other), in table order.
-fn check_enums(
-    m: &Map<String, Value>,
-    server: &ServerMetadata,
-    prepared: &Prepared,
-) -> Result<(), MetadataError> {
-    // Only a member that is there (as a string) is checked.
-    let one_of = |member: &Member| match str_of(m, member.name) {
-        Some(value) => check_one_of(member.name, value, allowed_values(member, m, server).iter()),
-        None => Ok(()),
-    };
-    for member in &prepared.allowed_value_rules {
-        let name = member.name;
-        match member.rule {
-            Rule::None => {}
-            Rule::OneOf => one_of(member)?,
-            Rule::AllOf => {
-                let list = member.supported.map_or(&[][..], |s| (s.values)(server));
-                check_all_of(m, name, list)?;
-            }
-            Rule::ResponseTypes => {
-                check_all_of(m, name, &prepared.response_types_supported)?;
-            }
-            Rule::Fixed(values) => {
-                if let Some(value) = str_of(m, name) {
-                    check_one_of(name, value, values.iter().copied())?;
-                }
-            }
-            Rule::AuthMethod => {
-                one_of(member)?;
-                let method = str_of(m, name).unwrap_or_default();
-                if let Some(grant) = pairwise_grant_needing_key_auth(m, method) {
-                    return Err(MetadataError::metadata(format!(
-                        "pairwise {grant} clients must utilize private_key_jwt or self_signed_tls_client_auth token endpoint authentication methods"
-                    )));
-                }
-            }
-            Rule::AuthSigningAlg => {
-                if m.contains_key(name) && allowed_values(member, m, server).is_empty() {
-                    let method = str_of(m, "token_endpoint_auth_method").unwrap_or_default();
-                    return Err(MetadataError::member(
-                        name,
-                        format!(
-                            "{name} must not be provided with token_endpoint_auth_method {method} (only client_secret_jwt and private_key_jwt use it)"
-                        ),
-                    ));
-                }
-                one_of(member)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_type(name: &str, kind: Kind, v: &mut Value) -> Result<(), MetadataError> {
-    let err = |what: &str| MetadataError::member(name, format!("{name} {what}"));
-    match kind {
-        Kind::Str => match v {
-            Value::String(s) if !s.is_empty() => Ok(()),
-            _ => Err(err("must be a non-empty string if provided")),
-        },
-        Kind::Bool => v
-            .is_boolean()
-            .then_some(())
-            .ok_or_else(|| err("must be a boolean")),
-        Kind::Int => match v.as_u64() {
-            Some(n) if n < (1u64 << 53) => Ok(()),
-            _ => Err(err("must be a non-negative integer")),
-        },
-        Kind::Object => v
-            .is_object()
-            .then_some(())
-            .ok_or_else(|| err("must be a JSON object")),
-        Kind::StrArray => {
-            let Value::Array(items) = v else {
-                return Err(err("must be an array"));
-            };
-            if items
-                .iter()
-                .any(|i| i.as_str().is_none_or(|s| s.is_empty()))
-            {
-                return Err(err("must only contain non-empty strings"));
-            }
-            dedup_strings(items);
-            Ok(())
-        }
-        Kind::Any => Ok(()),
-    }
-}
-
-/// Removes repeated strings from `items`, keeping the first of each, in order.
-fn dedup_strings(items: &mut Vec<Value>) {
-    // Short arrays (the usual case) are compared pairwise, long ones sorted.
-    let unique = if items.len() <= 16 {
-        items
-            .iter()
-            .enumerate()
-            .all(|(i, v)| !items[..i].contains(v))
-    } else {
-        let mut sorted: Vec<Option<&str>> = items.iter().map(Value::as_str).collect();
-        sorted.sort_unstable();
-        sorted.windows(2).all(|w| w[0] != w[1])
-    };
-    if unique {
-        return;
-    }
-    // Repeats are rare: only then are the first occurrences marked and the others dropped.
-    let mut seen = HashSet::with_capacity(items.len());
-    let first: Vec<bool> = items.iter().map(|v| seen.insert(v.as_str())).collect();
-    let mut first = first.into_iter();
-    items.retain(|_| first.next().unwrap_or(true));
-}
-
-/// The strings of an array member (none when it is absent or not an array).
-fn str_items<'a>(m: &'a Map<String, Value>, key: &str) -> impl Iterator<Item = &'a str> {
-    m.get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-}
-
-/// Splits a response type on spaces, removes duplicate tokens and sorts them.
-fn normalise_response_type(value: &str) -> String {
-    let mut tokens: Vec<&str> = value.split(' ').filter(|t| !t.is_empty()).collect();
-    tokens.sort_unstable();
-    tokens.dedup();
-    tokens.join(" ")
-}
-
-/// Whether [`normalise_response_type`] would return `value` unchanged: tokens in strictly
-/// increasing order, separated by single spaces.
-fn is_normalised_response_type(value: &str) -> bool {
-    let mut previous = "";
-    value.split(' ').all(|t| {
-        let ordered = !t.is_empty() && t > previous;
-        previous = t;
-        ordered
-    })
-}
-
-/// `'a'`, `'a' or 'b'`, `'a', 'b', or 'c'`.
-fn or_list<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> String {
-    let quoted: Vec<String> = values
-        .into_iter()
-        .map(|v| format!("'{}'", v.as_ref()))
-        .collect();
-    match quoted.as_slice() {
-        [] => String::new(),
-        [one] => one.clone(),
-        [a, b] => format!("{a} or {b}"),
-        [init @ .., last] => format!("{}, or {last}", init.join(", ")),
-    }
-}
-
-/// `value` of `key` must be one of `allowed`.
-fn check_one_of<'a>(
-    key: &str,
-    value: &str,
-    allowed: impl IntoIterator<Item = &'a str> + Clone,
-) -> Result<(), MetadataError> {
-    if allowed.clone().into_iter().any(|a| a == value) {
-        return Ok(());
-    }
-    let allowed: Vec<&str> = allowed.into_iter().collect();
-    if allowed.is_empty() {
-        return Err(MetadataError::member(
-            key,
-            format!("{key} must not be provided (no values are allowed)"),
-        ));
-    }
-    Err(MetadataError::member(
-        key,
-        format!("{key} must be {} (got '{value}')", or_list(allowed)),
-    ))
-}
-
-fn check_all_of(
-    m: &Map<String, Value>,
-    key: &str,
-    allowed: &[String],
-) -> Result<(), MetadataError> {
-    let Some(Value::Array(items)) = m.get(key) else {
-        return Ok(());
-    };
-    let Some(bad) = items
-        .iter()
-        .filter_map(Value::as_str)
-        .find(|v| !allowed.iter().any(|a| a == v))
-    else {
-        return Ok(());
-    };
-    Err(MetadataError::member(
-        key,
-        if allowed.is_empty() {
-            format!("{key} must be empty (no values are allowed)")
-        } else {
-            format!("{key} can only contain {} (got '{bad}')", or_list(allowed))
-        },
-    ))
-}
-
-/// A URI member that is not a redirect URI: `http(s)` or `https` only, absolute, with a host.
-fn check_web_uri(member: &str, value: &str, https_only: bool) -> Result<(), MetadataError> {
-    let url = parse_uri(member, value)?;
-    let scheme = url.as_ref().map(url::Url::scheme);
-    let ok = if https_only {
-        scheme == Some("https")
-    } else {
-        matches!(scheme, Some("http" | "https"))
-    };
-    if !ok {
-        return Err(MetadataError::member(
-            member,
-            if https_only {
-                format!("{member} must be an https uri (got {value:?})")
-            } else {
-                format!("{member} must be a web uri: http or https (got {value:?})")
-            },
-        ));
-    }
-    if member == "backchannel_logout_uri" && value.contains('#') {
-        return Err(MetadataError::member(
-            "backchannel_logout_uri",
-            "backchannel_logout_uri must not contain a fragment (OpenID Connect Back-Channel Logout §2.2)",
-        ));
-    }
-    Ok(())
-}
-
-/// The redirect URI rules of OpenID Connect Registration §2 and RFC 8252 (native apps).
-fn check_redirect_uri(
-    label: &str,
-    uri: &str,
-    native: bool,
-    implicit: bool,
-) -> Result<(), MetadataError> {
-    let url = parse_uri(label, uri)?.ok_or_else(|| {
-        MetadataError::member(
-            label,
-            format!("{label} must only contain valid absolute uris ({uri:?} is not one)"),
-        )
-    })?;
-    check_redirect_rules(label, uri, &url, native, implicit)
-        .map_err(|e| MetadataError::member(label, e))
-}
-
-/// The rules of [`check_redirect_uri`] on the parsed URI.
-fn check_redirect_rules(
-    label: &str,
-    uri: &str,
-    url: &url::Url,
-    native: bool,
-    implicit: bool,
-) -> Result<(), String> {
-    if uri.contains('#') || url.fragment().is_some() {
-        return Err(format!("{label} must not contain fragments ({uri:?})"));
-    }
-    let host = url.host_str().unwrap_or_default();
-    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-    if native {
-        match url.scheme() {
-            "http" if !loopback => Err(format!(
-                "{label} for native clients using http as a protocol can only use loopback addresses as hostnames ({uri:?})"
-            )),
-            "https" if loopback => Err(format!(
-                "{label} for native clients using claimed HTTPS URIs must not be using {host} as hostname"
-            )),
-            "javascript" | "vbscript" | "data" | "blob" | "file" | "about" => Err(format!(
-                "{label} must not use the {} URI scheme",
-                url.scheme()
-            )),
-            _ => Ok(()),
-        }
-    } else {
-        match url.scheme() {
-            "http" | "https" => {}
-            _ => {
-                return Err(format!(
-                    "{label} must only contain web uris (http or https) for web clients ({uri:?})"
-                ));
-            }
-        }
-        if implicit && url.scheme() == "http" {
-            return Err(format!(
-                "{label} for web clients using implicit flow MUST only register URLs using the https scheme ({uri:?})"
-            ));
-        }
-        if implicit && host == "localhost" {
-            return Err(format!(
-                "{label} for web clients using implicit flow must not be using localhost ({uri:?})"
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A permissive `local@domain` check in the spirit of the W3C e-mail input type.
-fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    // Byte by byte: every allowed character is ASCII, so no byte of another one passes.
-    let local_ok = !local.is_empty()
-        && local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(&b));
-    let domain_ok = !domain.is_empty()
-        && domain.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    local_ok && domain_ok
-}
-
 /// Whether `properties` describe a client that needs a secret once the server's defaults
-/// are applied (the reference decides this on the raw input; we decide it on what will be
-/// registered).
+/// are applied (decided on what will be registered, not on the raw input).
 ///
 /// Choice lists (feature `rp_metadata_choices`) are resolved first, so a client offering only
 /// `"token_endpoint_auth_methods_supported": ["none"]` needs no secret.
@@ -1196,7 +226,7 @@ fn needs_secret_prepared(
     server: &ServerMetadata,
     prepared: &Prepared,
 ) -> bool {
-    let choices = offered_choices(properties, prepared);
+    let choices = choices::offered_choices(properties, prepared);
     let defaults = &prepared.defaults;
     if choices.is_empty() {
         // The input over the defaults, looked up member by member rather than merged into a copy.
@@ -1218,7 +248,7 @@ fn needs_secret_prepared(
             merged.insert(k.clone(), v.clone());
         }
     }
-    match resolve_choices(&mut merged, &choices, server, prepared) {
+    match choices::resolve_choices(&mut merged, &choices, server, prepared) {
         Ok(()) => super::needs_secret(&merged),
         // Validation refuses these choices anyway; a secret does no harm meanwhile.
         Err(_) => true,
