@@ -6,6 +6,9 @@
 //! The recognised set, the defaults, the discovery lists, the allowed-value checks, the
 //! RP Metadata Choices lists and the secret rule are all derived from [`MEMBERS`].
 //!
+//! (Over 600 lines on purpose: the table is one list, one row per member, so that a member is
+//! read and changed in one place.)
+//!
 //! Sources: RFC 7591 §2 (client metadata), OpenID Connect Dynamic Client Registration 1.0 §2,
 //! RFC 8705 §2 (mTLS), RFC 9449 §5.2 (DPoP), RFC 9126 §6 (PAR), RFC 9101 §10.2 (request
 //! objects), RFC 9396 §10 (RAR), OpenID Connect RP-Initiated Logout 1.0 §3.1, Back-Channel
