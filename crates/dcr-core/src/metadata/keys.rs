@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::MetadataError;
 use super::jwks;
+use super::members::{CLIENT_KEY_MEMBERS, ClientKey};
 use super::types::{flag, str_of};
 
 /// The mTLS certificate subject members (RFC 8705 §2.1.2): exactly one with `tls_client_auth`.
@@ -19,13 +20,9 @@ const TLS_SUBJECT_MEMBERS: &[&str] = &[
 
 /// Part of step 5: `jwks` or `jwks_uri` is mandatory when a member needs the client's public
 /// keys: an authentication method that signs or uses a certificate, an asymmetric request
-/// signing algorithm, or an asymmetric encryption of a response.
-///
-/// `encrypted_responses` are the recognised `[alg, enc, signed]` members of encrypted responses.
-pub(super) fn check_keys_present(
-    m: &Map<String, Value>,
-    encrypted_responses: &[[&str; 3]],
-) -> Result<(), MetadataError> {
+/// signing algorithm, or an asymmetric encryption of a response (`m` holds recognised
+/// members only).
+pub(super) fn check_keys_present(m: &Map<String, Value>) -> Result<(), MetadataError> {
     if m.contains_key("jwks") || m.contains_key("jwks_uri") {
         return Ok(());
     }
@@ -34,20 +31,14 @@ pub(super) fn check_keys_present(
     let needs_keys = matches!(method, "private_key_jwt" | "self_signed_tls_client_auth")
         .then_some(("token_endpoint_auth_method", method))
         .or_else(|| {
-            [
-                "request_object_signing_alg",
-                "backchannel_authentication_request_signing_alg",
-            ]
-            .into_iter()
-            .find_map(|member| {
-                let alg = str_of(m, member).filter(|a| jwks::is_asymmetric_jws(a))?;
-                Some((member, alg))
-            })
-        })
-        .or_else(|| {
-            encrypted_responses.iter().find_map(|[member, _, _]| {
-                let alg = str_of(m, member).filter(|a| jwks::is_asymmetric_jwe(a))?;
-                Some((*member, alg))
+            CLIENT_KEY_MEMBERS.iter().find_map(|&(member, key)| {
+                let alg = str_of(m, member)?;
+                let needed = match key {
+                    ClientKey::Verify => jwks::is_asymmetric_jws(alg),
+                    ClientKey::Encrypt => jwks::is_asymmetric_jwe(alg),
+                    ClientKey::No | ClientKey::VerifyForPrivateKeyJwt => false,
+                };
+                needed.then_some((member, alg))
             })
         });
     if let Some((member, value)) = needs_keys {

@@ -143,6 +143,20 @@ pub(crate) enum Secret {
     SymmetricEncryption,
 }
 
+/// Whether a member's algorithm needs one of the client's public keys (in `jwks` or at
+/// `jwks_uri`, RFC 7591 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientKey {
+    /// No.
+    No,
+    /// An asymmetric signature the server verifies with the client's key.
+    Verify,
+    /// As [`ClientKey::Verify`], for `private_key_jwt` authentication only (RFC 7523 §2.2).
+    VerifyForPrivateKeyJwt,
+    /// An asymmetric encryption to the client's key.
+    Encrypt,
+}
+
 /// For the `alg` member of an encryption: its `enc` member and, for a response, the member
 /// that must sign it (OpenID Connect Registration §2: "the response is signed then encrypted").
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +191,8 @@ pub(crate) struct Member {
     pub localizable: bool,
     /// Whether it implies a client secret.
     pub secret: Secret,
+    /// Whether its algorithm needs one of the client's public keys.
+    pub client_key: ClientKey,
     /// For an encryption `alg` member: its `enc` and signing members.
     pub encryption: Option<Encryption>,
     /// A boolean discovery member advertising it, and when it is `true`.
@@ -199,6 +215,7 @@ const fn member(name: &'static str, kind: Kind) -> Member {
         uri: Uri::None,
         localizable: false,
         secret: Secret::No,
+        client_key: ClientKey::No,
         encryption: None,
         flag: None,
     }
@@ -225,6 +242,9 @@ impl Member {
     }
     const fn secret(self, secret: Secret) -> Self {
         Self { secret, ..self }
+    }
+    const fn client_key(self, client_key: ClientKey) -> Self {
+        Self { client_key, ..self }
     }
     const fn encrypts(self, enc: &'static str, signed: Option<&'static str>) -> Self {
         Self {
@@ -376,7 +396,8 @@ pub(crate) static MEMBERS: &[Member] = &[
             Keep::ByAuthMethod,
         )
         .rule(Rule::AuthSigningAlg)
-        .secret(Secret::HmacAlg),
+        .secret(Secret::HmacAlg)
+        .client_key(ClientKey::VerifyForPrivateKeyJwt),
     member("tos_uri", Str).uri(Uri::Web).localizable(),
     member("software_id", Str),
     member("software_version", Str),
@@ -415,7 +436,8 @@ pub(crate) static MEMBERS: &[Member] = &[
             Keep::NotNone,
         )
         .rule(Rule::OneOf)
-        .secret(Secret::HmacAlg),
+        .secret(Secret::HmacAlg)
+        .client_key(ClientKey::Verify),
     member("require_signed_request_object", Bool)
         .on(|f| f.request_objects)
         .default(Default::Bool(false))
@@ -450,6 +472,7 @@ pub(crate) static MEMBERS: &[Member] = &[
         )
         .rule(Rule::OneOf)
         .secret(Secret::SymmetricEncryption)
+        .client_key(ClientKey::Encrypt)
         .encrypts(
             "id_token_encrypted_response_enc",
             Some("id_token_signed_response_alg"),
@@ -481,6 +504,7 @@ pub(crate) static MEMBERS: &[Member] = &[
         )
         .rule(Rule::OneOf)
         .secret(Secret::SymmetricEncryption)
+        .client_key(ClientKey::Encrypt)
         .encrypts(
             "userinfo_encrypted_response_enc",
             Some("userinfo_signed_response_alg"),
@@ -513,6 +537,7 @@ pub(crate) static MEMBERS: &[Member] = &[
         )
         .rule(Rule::OneOf)
         .secret(Secret::SymmetricEncryption)
+        .client_key(ClientKey::Encrypt)
         .encrypts(
             "introspection_encrypted_response_enc",
             Some("introspection_signed_response_alg"),
@@ -545,6 +570,7 @@ pub(crate) static MEMBERS: &[Member] = &[
         )
         .rule(Rule::OneOf)
         .secret(Secret::SymmetricEncryption)
+        .client_key(ClientKey::Encrypt)
         .encrypts(
             "authorization_encrypted_response_enc",
             Some("authorization_signed_response_alg"),
@@ -592,7 +618,8 @@ pub(crate) static MEMBERS: &[Member] = &[
             Keep::AsymmetricJws,
         )
         .advertised(Advertise::Asymmetric)
-        .rule(Rule::OneOf),
+        .rule(Rule::OneOf)
+        .client_key(ClientKey::Verify),
     // RFC 9396 §10.
     member("authorization_details_types", StrArray)
         .on(|f| f.rich_authorization_requests)
@@ -616,6 +643,19 @@ pub(crate) static SECRET_MEMBERS: LazyLock<Vec<(&'static str, Secret)>> = LazyLo
     members.sort_by_key(|(_, rule)| *rule != Secret::UnlessSecretless);
     members
 });
+
+/// The members whose algorithm may need one of the client's public keys: the signatures
+/// first, then the encryptions.
+pub(crate) static CLIENT_KEY_MEMBERS: LazyLock<Vec<(&'static str, ClientKey)>> =
+    LazyLock::new(|| {
+        let mut members: Vec<(&'static str, ClientKey)> = MEMBERS
+            .iter()
+            .filter(|m| m.client_key != ClientKey::No)
+            .map(|m| (m.name, m.client_key))
+            .collect();
+        members.sort_by_key(|(_, key)| *key == ClientKey::Encrypt);
+        members
+    });
 
 /// The member named `name`, if the server knows it (whatever its features).
 pub(crate) fn find(name: &str) -> Option<&'static Member> {

@@ -185,7 +185,7 @@ fn validate_prepared(
     types::check_identifiers(&m)?;
     let response_types = rules::normalise_response_types(&mut m);
     rules::check_mandatory(&m, response_types.any)?;
-    keys::check_keys_present(&m, &prepared.encrypted_responses)?;
+    keys::check_keys_present(&m)?;
     defaults::apply_encryption(&mut m, prepared)?;
     choices::check_allowed_values(&m, server, prepared)?;
     uris::check_uri_members(&m, &localized, server, prepared)?;
