@@ -6,17 +6,8 @@ use serde_json::{Map, Value};
 
 use super::MetadataError;
 use super::jwks;
-use super::members::{CLIENT_KEY_MEMBERS, ClientKey};
+use super::members::{CLIENT_KEY_MEMBERS, ClientKey, TLS_SUBJECT_MEMBERS};
 use super::types::{flag, str_of};
-
-/// The mTLS certificate subject members (RFC 8705 §2.1.2): exactly one with `tls_client_auth`.
-const TLS_SUBJECT_MEMBERS: &[&str] = &[
-    "tls_client_auth_subject_dn",
-    "tls_client_auth_san_dns",
-    "tls_client_auth_san_uri",
-    "tls_client_auth_san_ip",
-    "tls_client_auth_san_email",
-];
 
 /// Part of step 5: `jwks` or `jwks_uri` is mandatory when a member needs the client's public
 /// keys: an authentication method that signs or uses a certificate, an asymmetric request
@@ -105,7 +96,7 @@ pub(super) fn check_tls_subject(
         }
     } else if mtls_client_auth {
         // Without the feature, these members are not recognised: `m` has none of them.
-        for k in TLS_SUBJECT_MEMBERS {
+        for k in TLS_SUBJECT_MEMBERS.iter() {
             m.remove(*k);
         }
     }

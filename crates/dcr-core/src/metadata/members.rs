@@ -193,6 +193,8 @@ pub(crate) struct Member {
     pub secret: Secret,
     /// Whether its algorithm needs one of the client's public keys.
     pub client_key: ClientKey,
+    /// Whether it names the expected subject of the client's certificate (RFC 8705 §2.1.2).
+    pub tls_subject: bool,
     /// For an encryption `alg` member: its `enc` and signing members.
     pub encryption: Option<Encryption>,
     /// A boolean discovery member advertising it, and when it is `true`.
@@ -216,6 +218,7 @@ const fn member(name: &'static str, kind: Kind) -> Member {
         localizable: false,
         secret: Secret::No,
         client_key: ClientKey::No,
+        tls_subject: false,
         encryption: None,
         flag: None,
     }
@@ -245,6 +248,12 @@ impl Member {
     }
     const fn client_key(self, client_key: ClientKey) -> Self {
         Self { client_key, ..self }
+    }
+    const fn tls_subject(self) -> Self {
+        Self {
+            tls_subject: true,
+            ..self
+        }
     }
     const fn encrypts(self, enc: &'static str, signed: Option<&'static str>) -> Self {
         Self {
@@ -584,11 +593,21 @@ pub(crate) static MEMBERS: &[Member] = &[
         )
         .rule(Rule::OneOf),
     // RFC 8705 §2.1.2 and §3.4.
-    member("tls_client_auth_subject_dn", Str).on(|f| f.mtls_client_auth),
-    member("tls_client_auth_san_dns", Str).on(|f| f.mtls_client_auth),
-    member("tls_client_auth_san_uri", Str).on(|f| f.mtls_client_auth),
-    member("tls_client_auth_san_ip", Str).on(|f| f.mtls_client_auth),
-    member("tls_client_auth_san_email", Str).on(|f| f.mtls_client_auth),
+    member("tls_client_auth_subject_dn", Str)
+        .on(|f| f.mtls_client_auth)
+        .tls_subject(),
+    member("tls_client_auth_san_dns", Str)
+        .on(|f| f.mtls_client_auth)
+        .tls_subject(),
+    member("tls_client_auth_san_uri", Str)
+        .on(|f| f.mtls_client_auth)
+        .tls_subject(),
+    member("tls_client_auth_san_ip", Str)
+        .on(|f| f.mtls_client_auth)
+        .tls_subject(),
+    member("tls_client_auth_san_email", Str)
+        .on(|f| f.mtls_client_auth)
+        .tls_subject(),
     member("use_mtls_endpoint_aliases", Bool).on(|f| f.mtls_client_auth),
     member("tls_client_certificate_bound_access_tokens", Bool)
         .on(|f| f.mtls_certificate_bound_access_tokens)
@@ -656,6 +675,15 @@ pub(crate) static CLIENT_KEY_MEMBERS: LazyLock<Vec<(&'static str, ClientKey)>> =
         members.sort_by_key(|(_, key)| *key == ClientKey::Encrypt);
         members
     });
+
+/// The certificate subject members (RFC 8705 §2.1.2), in table order.
+pub(crate) static TLS_SUBJECT_MEMBERS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    MEMBERS
+        .iter()
+        .filter(|m| m.tls_subject)
+        .map(|m| m.name)
+        .collect()
+});
 
 /// The member named `name`, if the server knows it (whatever its features).
 pub(crate) fn find(name: &str) -> Option<&'static Member> {
