@@ -1,5 +1,16 @@
 //! Client metadata (RFC 7591 §2, OpenID Connect Dynamic Client Registration 1.0 §2):
 //! the validated model, the server's supported values, and the validator.
+//!
+//! Where things live:
+//! - `members.rs`: the member table, one row per member (kind, feature, default, allowed
+//!   values and their discovery member, URI rule, language tagging, secret and key rules);
+//! - `server.rs`: what the server supports (`ServerMetadata`, `Features`) and discovery;
+//! - `validate.rs`: the pipeline, one named step per line, and `Validator`;
+//! - the steps by concern: `defaults.rs`, `types.rs`, `choices.rs` (allowed values, RP
+//!   Metadata Choices), `rules.rs` (rules between members), `uris.rs`, `keys.rs` (with
+//!   `jwks.rs`), `lang.rs` (BCP 47), `bounds.rs` (what may be stored);
+//! - `statement.rs` (software statements, RFC 7591 §2.3) and `remote.rs` (documents at
+//!   `jwks_uri` and `sector_identifier_uri`).
 
 /// Bounds on stored documents (nesting depth, size).
 pub mod bounds;
