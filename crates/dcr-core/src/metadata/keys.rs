@@ -6,14 +6,22 @@ use serde_json::{Map, Value};
 
 use super::MetadataError;
 use super::jwks;
-use super::members::{CLIENT_KEY_MEMBERS, ClientKey, TLS_SUBJECT_MEMBERS};
+#[cfg(doc)]
+use super::members::CLIENT_KEY_MEMBERS;
+use super::members::{ClientKey, TLS_SUBJECT_MEMBERS};
 use super::types::{flag, str_of};
 
 /// Part of step 5: `jwks` or `jwks_uri` is mandatory when a member needs the client's public
 /// keys: an authentication method that signs or uses a certificate, an asymmetric request
-/// signing algorithm, or an asymmetric encryption of a response (`m` holds recognised
-/// members only).
-pub(super) fn check_keys_present(m: &Map<String, Value>) -> Result<(), MetadataError> {
+/// signing algorithm, or an asymmetric encryption of a response.
+///
+/// `key_members` are the recognised members of
+/// [`CLIENT_KEY_MEMBERS`](super::members::CLIENT_KEY_MEMBERS) with an asymmetric
+/// signature or encryption (`m` holds no others).
+pub(super) fn check_keys_present(
+    m: &Map<String, Value>,
+    key_members: &[(&'static str, ClientKey)],
+) -> Result<(), MetadataError> {
     if m.contains_key("jwks") || m.contains_key("jwks_uri") {
         return Ok(());
     }
@@ -22,7 +30,7 @@ pub(super) fn check_keys_present(m: &Map<String, Value>) -> Result<(), MetadataE
     let needs_keys = matches!(method, "private_key_jwt" | "self_signed_tls_client_auth")
         .then_some(("token_endpoint_auth_method", method))
         .or_else(|| {
-            CLIENT_KEY_MEMBERS.iter().find_map(|&(member, key)| {
+            key_members.iter().find_map(|&(member, key)| {
                 let alg = str_of(m, member)?;
                 let needed = match key {
                     ClientKey::Verify => jwks::is_asymmetric_jws(alg),

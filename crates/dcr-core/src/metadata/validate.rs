@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use super::members::{Encryption, Kind, MEMBERS, Member, Rule, Uri};
+use super::members::{CLIENT_KEY_MEMBERS, ClientKey, Encryption, Kind, MEMBERS, Member, Rule, Uri};
 use super::{
     ClientMetadata, MetadataError, ServerMetadata, bounds, choices, defaults, keys, rules, types,
     uris,
@@ -52,6 +52,8 @@ pub(super) struct Prepared {
     pub(super) encryptions: Vec<(&'static str, Encryption)>,
     /// Of those, the encrypted responses: `[alg, enc, signed]`.
     pub(super) encrypted_responses: Vec<[&'static str; 3]>,
+    /// The recognised members whose asymmetric algorithm needs a client key (signatures first).
+    pub(super) key_members: Vec<(&'static str, ClientKey)>,
     /// The recognised members with an allowed-value rule.
     pub(super) allowed_value_rules: Vec<&'static Member>,
     /// The preference lists a client may offer (RP Metadata Choices) and their targets.
@@ -90,6 +92,14 @@ impl Prepared {
                 .filter_map(|(alg, e)| Some([*alg, e.enc, e.signed?]))
                 .collect(),
             encryptions,
+            key_members: CLIENT_KEY_MEMBERS
+                .iter()
+                .copied()
+                .filter(|(name, key)| {
+                    matches!(key, ClientKey::Verify | ClientKey::Encrypt)
+                        && recognised.iter().any(|m| m.name == *name)
+                })
+                .collect(),
             allowed_value_rules: rows(|m| m.rule != Rule::None),
             choices: recognised
                 .iter()
@@ -185,7 +195,7 @@ fn validate_prepared(
     types::check_identifiers(&m)?;
     let response_types = rules::normalise_response_types(&mut m);
     rules::check_mandatory(&m, response_types.any)?;
-    keys::check_keys_present(&m)?;
+    keys::check_keys_present(&m, &prepared.key_members)?;
     defaults::apply_encryption(&mut m, prepared)?;
     choices::check_allowed_values(&m, server, prepared)?;
     uris::check_uri_members(&m, &localized, server, prepared)?;
