@@ -103,7 +103,7 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
     for (name, path) in &reg.policies {
         builder = builder.policy(
             name.clone(),
-            crate::scripting::policy_script(name, &config.resolve(path))?,
+            crate::scripting::policy_script(name, &config.resolve(path), reg.body_limit)?,
         );
     }
     Ok(builder.build()?)

@@ -7,6 +7,7 @@ mod helpers;
 mod abuse_limits;
 mod configuration;
 mod connections;
+mod hostile_metadata;
 mod initial_access_tokens;
 mod interop_openidconnect;
 mod library;
