@@ -8,6 +8,7 @@ mod abuse_limits;
 mod configuration;
 mod connections;
 mod hostile_metadata;
+mod hostile_requests;
 mod initial_access_tokens;
 mod interop_openidconnect;
 mod library;
