@@ -716,7 +716,10 @@ impl Registrar {
         authorized: AuthorizedClient,
     ) -> Result<(), RegistrationError> {
         let client_id = authorized.client.client_id;
-        let result = match self.inner.store.delete_client(&client_id).await {
+        // Only while the presented token is still bound to the client, checked in the
+        // store's transaction: a rotation that won a race makes this delete a 401.
+        let deletion = crate::store::ClientDeletion::ByToken(&authorized.token.hash);
+        let result = match self.inner.store.delete_client(&client_id, deletion).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(RegistrationError::InvalidToken(TokenProblem::Unknown)),
             Err(e) => Err(e.into()),
@@ -791,7 +794,11 @@ impl Registrar {
                     .is_some_and(|c| c.managed_at.is_none() && c.initial_access_token_id.is_none());
                 // A client managed or deleted meanwhile leaves the list too: progress.
                 progressed = true;
-                if still && store.delete_client(&client_id).await? {
+                if still
+                    && store
+                        .delete_client(&client_id, crate::store::ClientDeletion::Unconditional)
+                        .await?
+                {
                     tracing::info!(target: "dcr::audit", action = "prune", outcome = "deleted",
                         client_id = %client_id, created_at, "client pruned");
                     pruned.push((client_id, created_at));

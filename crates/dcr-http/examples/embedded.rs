@@ -27,8 +27,8 @@ use dcr_core::policy::{PolicyCall, PolicyError, RatIssuance, async_policy, sync_
 use dcr_core::registrar::MintInitialAccessToken;
 use dcr_core::settings::{InitialAccessTokenMode, RegistrarSettings};
 use dcr_core::store::{
-    ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord, InitialAccessTokenStore,
-    MemoryStore, NewClient, RegistrationAccessTokenRecord, StoreError,
+    ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
+    InitialAccessTokenStore, MemoryStore, NewClient, RegistrationAccessTokenRecord, StoreError,
 };
 use dcr_core::token::TokenHash;
 use serde_json::{Value, json};
@@ -65,9 +65,13 @@ impl ClientStore for CountingStore {
         self.count();
         self.inner.update_client(update).await
     }
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+    async fn delete_client(
+        &self,
+        client_id: &str,
+        deletion: ClientDeletion<'_>,
+    ) -> Result<bool, StoreError> {
         self.count();
-        self.inner.delete_client(client_id).await
+        self.inner.delete_client(client_id, deletion).await
     }
     async fn find_registration_access_token(
         &self,

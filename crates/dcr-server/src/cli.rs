@@ -196,7 +196,7 @@ async fn clients_with(
         }
         ClientsCommand::Delete { client_id } => {
             let deleted = s
-                .delete_client(&client_id)
+                .delete_client(&client_id, dcr_core::store::ClientDeletion::Unconditional)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             anyhow::ensure!(deleted, "no client with id {client_id}");

@@ -11,14 +11,16 @@
 //! - registration spends an initial access token use with one conditional `UPDATE`;
 //! - an update locks the presented registration access token (deleting it when rotating), then
 //!   the client row, so two rotations with one token never both succeed and two updates are
-//!   applied one after the other, never mixed.
+//!   applied one after the other, never mixed;
+//! - a delete by registration access token locks (deletes) that token first, in the same
+//!   order, so a delete and a rotation with one token never both succeed.
 
 use std::str::FromStr as _;
 use std::time::Duration;
 
 use dcr_core::store::{
-    ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord, InitialAccessTokenStore,
-    NewClient, RegistrationAccessTokenRecord, StoreError,
+    ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
+    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError,
 };
 use dcr_core::token::TokenHash;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -273,8 +275,29 @@ impl ClientStore for PgStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+    async fn delete_client(
+        &self,
+        client_id: &str,
+        deletion: ClientDeletion<'_>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
+        if let ClientDeletion::ByToken(hash) = deletion {
+            // The presented token first, deleted (locked), as an update locks it: a concurrent
+            // rotation with it either finished (we find it gone) or waits and finds it gone.
+            let held = sqlx::query(
+                "DELETE FROM registration_access_tokens WHERE token_hash = $1 AND client_id = $2",
+            )
+            .bind(hash.as_bytes().as_slice())
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected()
+                == 1;
+            if !held {
+                return Ok(false);
+            }
+        }
         sqlx::query("DELETE FROM registration_access_tokens WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use dcr_core::store::{
-    ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord, InitialAccessTokenStore,
-    NewClient, RegistrationAccessTokenRecord, StoreError,
+    ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
+    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError,
 };
 use dcr_core::token::TokenHash;
 use sqlx::SqliteConnection;
@@ -247,20 +247,38 @@ impl ClientStore for SqliteStore {
         .await
     }
 
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+    async fn delete_client(
+        &self,
+        client_id: &str,
+        deletion: ClientDeletion<'_>,
+    ) -> Result<bool, StoreError> {
+        let presented = match deletion {
+            ClientDeletion::ByToken(hash) => Some(hash.as_bytes().as_slice()),
+            ClientDeletion::Unconditional => None,
+        };
+        // One transaction on the writer's only connection: serialised with the group commits,
+        // so the token checked here is the one an update may have rotated away.
         let mut tx = self.writer.begin().await.map_err(backend)?;
+        let deleted = sqlx::query(
+            "DELETE FROM clients WHERE client_id = ?1 AND (?2 IS NULL OR EXISTS \
+             (SELECT 1 FROM registration_access_tokens WHERE token_hash = ?2 AND client_id = ?1))",
+        )
+        .bind(client_id)
+        .bind(presented)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if deleted.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // The foreign key cascades; deleted here as well so nothing rests on the pragma.
         sqlx::query("DELETE FROM registration_access_tokens WHERE client_id = ?1")
             .bind(client_id)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let deleted = sqlx::query("DELETE FROM clients WHERE client_id = ?1")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(deleted.rows_affected() == 1)
+        Ok(true)
     }
 
     async fn find_registration_access_token(

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use dcr_core::metadata::ClientMetadata;
 use dcr_core::store::{
-    ClientRecord, ClientStore as _, ClientUpdate, InitialAccessTokenRecord, MemoryStore, NewClient,
-    RegistrationAccessTokenRecord, Store, StoreError,
+    ClientDeletion, ClientRecord, ClientStore as _, ClientUpdate, InitialAccessTokenRecord,
+    MemoryStore, NewClient, RegistrationAccessTokenRecord, Store, StoreError,
 };
 use dcr_core::token::TokenHash;
 use dcr_sql::testing::{TestDatabase, admin_url};
@@ -84,6 +84,8 @@ macro_rules! conformance {
                 mark_managed_and_unmanaged_open_listing,
                 parallel_registrations_spend_exactly_max_uses,
                 parallel_rotations_with_one_token_leave_one_valid_token,
+                delete_by_token_needs_that_token_bound_to_the_client,
+                parallel_rotation_and_delete_with_one_token_let_exactly_one_win,
                 parallel_updates_leave_exactly_one_written_state,
                 many_parallel_registrations_all_land,
                 parallel_registrations_of_one_client_id_let_exactly_one_win,
@@ -425,12 +427,15 @@ async fn delete_removes_the_client_and_its_tokens(store: &Arc<dyn Store>) {
         .unwrap();
     register(store, "other", "rat-other").await;
 
-    assert!(store.delete_client("d").await.unwrap());
+    assert!(store.delete_client("d", ANY).await.unwrap());
     assert_eq!(store.get_client("d").await.unwrap(), None);
     assert_eq!(rat_of(store, "rat-d1").await, None);
     assert_eq!(rat_of(store, "rat-d2").await, None);
-    assert!(!store.delete_client("d").await.unwrap(), "already gone");
-    assert!(!store.delete_client("never-was").await.unwrap());
+    assert!(
+        !store.delete_client("d", ANY).await.unwrap(),
+        "already gone"
+    );
+    assert!(!store.delete_client("never-was", ANY).await.unwrap());
     // Others untouched.
     assert!(store.get_client("other").await.unwrap().is_some());
     assert!(rat_of(store, "rat-other").await.is_some());
@@ -438,6 +443,116 @@ async fn delete_removes_the_client_and_its_tokens(store: &Arc<dyn Store>) {
     // The id can be registered again, with a fresh token.
     register(store, "d", "rat-d3").await;
     assert_eq!(rat_of(store, "rat-d2").await, None);
+}
+
+const ANY: ClientDeletion<'static> = ClientDeletion::Unconditional;
+
+async fn delete_by_token_needs_that_token_bound_to_the_client(store: &Arc<dyn Store>) {
+    let a = register(store, "a", "rat-a").await;
+    register(store, "b", "rat-b").await;
+    let by = |token: &str| TokenHash::of(token);
+    for (token, why) in [
+        ("rat-b", "a token of another client"),
+        ("rat-none", "an unknown token"),
+    ] {
+        let hash = by(token);
+        assert!(
+            !store
+                .delete_client("a", ClientDeletion::ByToken(&hash))
+                .await
+                .unwrap(),
+            "{why} deletes nothing"
+        );
+    }
+    assert_eq!(store.get_client("a").await.unwrap(), Some(a));
+    assert!(rat_of(store, "rat-a").await.is_some());
+    assert!(rat_of(store, "rat-b").await.is_some());
+    // Revoked, then presented: nothing.
+    store
+        .revoke_registration_access_token(&by("rat-a"))
+        .await
+        .unwrap();
+    let hash = by("rat-a");
+    assert!(
+        !store
+            .delete_client("a", ClientDeletion::ByToken(&hash))
+            .await
+            .unwrap()
+    );
+    assert!(store.get_client("a").await.unwrap().is_some());
+    // Its own token deletes it, with its tokens.
+    let hash = by("rat-b");
+    assert!(
+        store
+            .delete_client("b", ClientDeletion::ByToken(&hash))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_client("b").await.unwrap(), None);
+    assert_eq!(rat_of(store, "rat-b").await, None);
+    assert!(
+        !store
+            .delete_client("b", ClientDeletion::ByToken(&hash))
+            .await
+            .unwrap(),
+        "already gone"
+    );
+}
+
+/// RFC 7592: a rotating update and a delete presented with one token at once. Exactly one
+/// succeeds, and the stored state is the winner's.
+async fn parallel_rotation_and_delete_with_one_token_let_exactly_one_win(store: &Arc<dyn Store>) {
+    let (mut updates, mut deletes) = (0, 0);
+    for round in 0..64 {
+        let id = format!("rd{round}");
+        let c = register(store, &id, &format!("old-{round}")).await;
+        let update = {
+            let store = Arc::clone(store);
+            let new = updated(&c, "rotated", 200);
+            let next = rat(&format!("new-{round}"), &id);
+            let presented = TokenHash::of(&format!("old-{round}"));
+            tokio::spawn(async move {
+                store
+                    .update_client(ClientUpdate {
+                        client: &new,
+                        presented: &presented,
+                        rotate_to: Some(&next),
+                    })
+                    .await
+            })
+        };
+        let delete = {
+            let store = Arc::clone(store);
+            let (id, presented) = (id.clone(), TokenHash::of(&format!("old-{round}")));
+            tokio::spawn(async move {
+                store
+                    .delete_client(&id, ClientDeletion::ByToken(&presented))
+                    .await
+            })
+        };
+        let updated_ok = match update.await.unwrap() {
+            Ok(()) => true,
+            Err(StoreError::RegistrationAccessTokenGone) => false,
+            Err(e) => panic!("unexpected {e:?}"),
+        };
+        let deleted = delete.await.unwrap().unwrap();
+        assert!(
+            updated_ok != deleted,
+            "round {round}: exactly one succeeds (update {updated_ok}, delete {deleted})"
+        );
+        assert_eq!(rat_of(store, &format!("old-{round}")).await, None);
+        let stored = store.get_client(&id).await.unwrap();
+        if updated_ok {
+            updates += 1;
+            assert_eq!(stored.unwrap().metadata.str("client_name"), Some("rotated"));
+            assert!(rat_of(store, &format!("new-{round}")).await.is_some());
+        } else {
+            deletes += 1;
+            assert_eq!(stored, None);
+            assert_eq!(rat_of(store, &format!("new-{round}")).await, None);
+        }
+    }
+    assert_eq!(updates + deletes, 64);
 }
 
 async fn revoked_token_is_gone(store: &Arc<dyn Store>) {
@@ -719,7 +834,7 @@ async fn mark_managed_and_unmanaged_open_listing(store: &Arc<dyn Store>) {
         .map(|(id, _)| id)
         .collect();
     assert_eq!(listed, ["o1", "o2b", "o3"]);
-    store.delete_client("o1").await.unwrap();
+    store.delete_client("o1", ANY).await.unwrap();
     assert_eq!(store.count_unmanaged_open_clients().await.unwrap(), 2);
     assert_eq!(store.unmanaged_open_clients(0).await.unwrap(), vec![]);
 }

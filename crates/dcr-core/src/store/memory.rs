@@ -2,8 +2,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
-    ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord, InitialAccessTokenStore,
-    NewClient, RegistrationAccessTokenRecord, StoreError,
+    ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
+    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError,
 };
 use crate::metadata::ClientMetadata;
 use crate::token::TokenHash;
@@ -272,9 +272,21 @@ impl ClientStore for MemoryStore {
         Ok(())
     }
 
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+    async fn delete_client(
+        &self,
+        client_id: &str,
+        deletion: ClientDeletion<'_>,
+    ) -> Result<bool, StoreError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        if let ClientDeletion::ByToken(hash) = deletion
+            && !inner
+                .rats
+                .get(hash)
+                .is_some_and(|r| &*r.client_id == client_id)
+        {
+            return Ok(false);
+        }
         let Some((id, old)) = inner.clients.remove_entry(client_id) else {
             return Ok(false);
         };
@@ -567,7 +579,10 @@ mod tests {
                     store.mark_managed(&id, step as i64).await.unwrap();
                 }
                 4 => {
-                    let existed = store.delete_client(&id).await.unwrap();
+                    let existed = store
+                        .delete_client(&id, ClientDeletion::Unconditional)
+                        .await
+                        .unwrap();
                     assert_eq!(existed, exists.is_some());
                     // Deleting removes exactly this client's tokens.
                     live.retain(|_, c| *c != id);
@@ -605,7 +620,12 @@ mod tests {
         }
         // A second token for "b" (rotation keeps one; insert a spare directly).
         store.lock().put_rat(&rat(10, "b"));
-        assert!(store.delete_client("b").await.unwrap());
+        assert!(
+            store
+                .delete_client("b", ClientDeletion::Unconditional)
+                .await
+                .unwrap()
+        );
         for (n, present) in [(0, true), (1, false), (2, true), (10, false)] {
             assert_eq!(
                 store
@@ -621,7 +641,12 @@ mod tests {
             store.unmanaged_open_clients(10).await.unwrap(),
             vec![("a".to_owned(), 0), ("c".to_owned(), 2)]
         );
-        assert!(!store.delete_client("b").await.unwrap());
+        assert!(
+            !store
+                .delete_client("b", ClientDeletion::Unconditional)
+                .await
+                .unwrap()
+        );
     }
 }
 

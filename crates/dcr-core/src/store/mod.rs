@@ -100,6 +100,17 @@ pub struct ClientUpdate<'a> {
     pub rotate_to: Option<&'a RegistrationAccessTokenRecord>,
 }
 
+/// On what authority a client is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientDeletion<'a> {
+    /// RFC 7592 §2.3: by the holder of this registration access token. The client is deleted
+    /// only if, in the same transaction, the token still exists and is bound to it (a
+    /// concurrent rotation or revocation wins over a delete that checked the token earlier).
+    ByToken(&'a TokenHash),
+    /// By an operator or by pruning: whatever its tokens.
+    Unconditional,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -134,8 +145,14 @@ pub trait ClientStore: Send + Sync + 'static {
     /// already stored is kept (it records the first time).
     async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError>;
 
-    /// Deletes a client and every RAT bound to it. `false` if there was no such client.
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Deletes a client and every RAT bound to it, all or nothing. `false` if nothing was
+    /// deleted: there was no such client or, [`ClientDeletion::ByToken`], the token no longer
+    /// exists or is not bound to that client.
+    async fn delete_client(
+        &self,
+        client_id: &str,
+        deletion: ClientDeletion<'_>,
+    ) -> Result<bool, StoreError>;
 
     /// The RAT with this hash.
     async fn find_registration_access_token(

@@ -14,3 +14,4 @@ mod policies;
 mod process;
 mod registration;
 mod remote_documents;
+mod store_races;
