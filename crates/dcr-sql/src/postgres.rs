@@ -20,14 +20,15 @@ use std::time::Duration;
 
 use dcr_core::store::{
     ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
-    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError,
+    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError, list_decodable,
 };
 use dcr_core::token::TokenHash;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::codec::{
-    backend, hash_from_bytes, i64_to_u64, metadata_from_text, metadata_to_text, policies_from_text,
-    policies_to_text, u64_to_i64,
+    CLIENT_COLUMNS, ClientRow, IAT_COLUMNS, IatRow, RAT_COLUMNS, RatRow, backend, client_from_row,
+    i64_to_u64, iat_from_row, metadata_to_text, or_conflict, policies_to_text, rat_from_row,
+    u64_to_i64,
 };
 
 /// How a [`PgStore`] connects.
@@ -55,52 +56,6 @@ impl Default for PgStoreOptions {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-}
-
-type ClientRow = (String, String, i64, i64, Option<String>, Option<i64>);
-type IatRow = (
-    String,
-    Vec<u8>,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    i64,
-);
-
-const CLIENT_COLUMNS: &str =
-    "client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at";
-const IAT_COLUMNS: &str = "id, token_hash, label, policies, created_at, expires_at, max_uses, uses";
-
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn client_from_row(row: ClientRow) -> Result<ClientRecord, StoreError> {
-    let (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) = row;
-    Ok(ClientRecord {
-        client_id,
-        metadata: metadata_from_text(&metadata)?,
-        created_at,
-        updated_at,
-        initial_access_token_id,
-        managed_at,
-    })
-}
-
-fn iat_from_row(row: IatRow) -> Result<InitialAccessTokenRecord, StoreError> {
-    let (id, hash, label, policies, created_at, expires_at, max_uses, uses) = row;
-    Ok(InitialAccessTokenRecord {
-        id,
-        hash: hash_from_bytes(&hash)?,
-        label,
-        policies: policies_from_text(&policies)?,
-        created_at,
-        expires_at,
-        max_uses: max_uses.map(i64_to_u64),
-        uses: i64_to_u64(uses),
-    })
 }
 
 /// Parses a `postgres://` URL. The error never repeats the URL (it may hold a password).
@@ -193,7 +148,7 @@ impl ClientStore for PgStore {
         .bind(c.managed_at)
         .execute(&mut *tx)
         .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::ClientExists } else { backend(e) })?;
+        .map_err(|e| or_conflict(e, StoreError::ClientExists))?;
         if let Some(rat) = new.registration_access_token {
             insert_rat(&mut tx, rat).await?;
         }
@@ -316,22 +271,15 @@ impl ClientStore for PgStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<RegistrationAccessTokenRecord>, StoreError> {
-        let row: Option<(Vec<u8>, String, String, i64)> = sqlx::query_as(
-            "SELECT token_hash, client_id, policies, created_at FROM registration_access_tokens WHERE token_hash = $1",
-        )
-        .bind(hash.as_bytes().as_slice())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.map(|(h, client_id, policies, created_at)| {
-            Ok(RegistrationAccessTokenRecord {
-                hash: hash_from_bytes(&h)?,
-                client_id,
-                policies: policies_from_text(&policies)?,
-                created_at,
-            })
-        })
-        .transpose()
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {RAT_COLUMNS} FROM registration_access_tokens WHERE token_hash = $1"
+        ));
+        let row: Option<RatRow> = sqlx::query_as(sql)
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(rat_from_row).transpose()
     }
 
     async fn revoke_registration_access_token(&self, hash: &TokenHash) -> Result<(), StoreError> {
@@ -348,18 +296,22 @@ impl ClientStore for PgStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ClientRecord>, StoreError> {
-        // Ids are `COLLATE "C"` (byte order, like the other stores): the primary key serves this.
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients \
-             WHERE $1::text IS NULL OR client_id > $1::text ORDER BY client_id LIMIT $2"
-        ));
-        let rows: Vec<ClientRow> = sqlx::query_as(sql)
-            .bind(after)
-            .bind(u64_to_i64(limit as u64))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.into_iter().map(client_from_row).collect()
+        list_decodable(after, limit, |after, limit| async move {
+            // Ids are `COLLATE "C"` (byte order, like the other stores): the primary key
+            // serves this.
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients \
+                 WHERE $1::text IS NULL OR client_id > $1::text ORDER BY client_id LIMIT $2"
+            ));
+            let rows: Vec<ClientRow> = sqlx::query_as(sql)
+                .bind(after)
+                .bind(u64_to_i64(limit as u64))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(rows.into_iter().map(client_from_row).collect())
+        })
+        .await
     }
 
     async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError> {
@@ -417,7 +369,7 @@ async fn insert_rat(
     .bind(rat.created_at)
     .execute(&mut **tx)
     .await
-    .map_err(|e| if is_unique_violation(&e) { StoreError::TokenExists } else { backend(e) })?;
+    .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
     Ok(())
 }
 
@@ -441,7 +393,7 @@ impl InitialAccessTokenStore for PgStore {
         .bind(u64_to_i64(t.uses))
         .execute(&self.pool)
         .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::TokenExists } else { backend(e) })?;
+        .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
         Ok(())
     }
 

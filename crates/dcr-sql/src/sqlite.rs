@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use dcr_core::store::{
     ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
-    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError,
+    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError, list_decodable,
 };
 use dcr_core::token::TokenHash;
 use sqlx::SqliteConnection;
@@ -15,8 +15,9 @@ use sqlx::sqlite::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{
-    backend, hash_from_bytes, i64_to_u64, metadata_from_text, metadata_to_text, policies_from_text,
-    policies_to_text, u64_to_i64,
+    CLIENT_COLUMNS, ClientRow, IAT_COLUMNS, IatRow, RAT_COLUMNS, RatRow, backend, client_from_row,
+    i64_to_u64, iat_from_row, metadata_to_text, or_conflict, policies_to_text, rat_from_row,
+    u64_to_i64,
 };
 
 /// A store in one SQLite file (WAL journal, `synchronous = FULL`: a write returns only once
@@ -47,14 +48,14 @@ pub const MAX_BATCH: usize = 512;
 
 /// A registration access token row, owned so that it can travel to the writer task.
 #[derive(Debug)]
-struct RatRow {
+struct NewRat {
     hash: [u8; 32],
     client_id: String,
     policies: String,
     created_at: i64,
 }
 
-impl RatRow {
+impl NewRat {
     fn of(rat: &RegistrationAccessTokenRecord) -> Result<Self, StoreError> {
         Ok(Self {
             hash: *rat.hash.as_bytes(),
@@ -75,7 +76,7 @@ enum WriteOp {
         updated_at: i64,
         initial_access_token_id: Option<String>,
         managed_at: Option<i64>,
-        rat: Option<RatRow>,
+        rat: Option<NewRat>,
         spend: Option<(String, i64)>,
     },
     Update {
@@ -84,7 +85,7 @@ enum WriteOp {
         updated_at: i64,
         managed_at: Option<i64>,
         presented: [u8; 32],
-        rotate_to: Option<RatRow>,
+        rotate_to: Option<NewRat>,
     },
 }
 
@@ -92,50 +93,6 @@ enum WriteOp {
 struct Job {
     op: WriteOp,
     done: oneshot::Sender<Result<(), StoreError>>,
-}
-
-type ClientRow = (String, String, i64, i64, Option<String>, Option<i64>);
-type IatRow = (
-    String,
-    Vec<u8>,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    i64,
-);
-
-const IAT_COLUMNS: &str = "id, token_hash, label, policies, created_at, expires_at, max_uses, uses";
-
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn client_from_row(row: ClientRow) -> Result<ClientRecord, StoreError> {
-    let (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) = row;
-    Ok(ClientRecord {
-        client_id,
-        metadata: metadata_from_text(&metadata)?,
-        created_at,
-        updated_at,
-        initial_access_token_id,
-        managed_at,
-    })
-}
-
-fn iat_from_row(row: IatRow) -> Result<InitialAccessTokenRecord, StoreError> {
-    let (id, hash, label, policies, created_at, expires_at, max_uses, uses) = row;
-    Ok(InitialAccessTokenRecord {
-        id,
-        hash: hash_from_bytes(&hash)?,
-        label,
-        policies: policies_from_text(&policies)?,
-        created_at,
-        expires_at,
-        max_uses: max_uses.map(i64_to_u64),
-        uses: i64_to_u64(uses),
-    })
 }
 
 impl SqliteStore {
@@ -215,7 +172,7 @@ impl ClientStore for SqliteStore {
             updated_at: c.updated_at,
             initial_access_token_id: c.initial_access_token_id.clone(),
             managed_at: c.managed_at,
-            rat: new.registration_access_token.map(RatRow::of).transpose()?,
+            rat: new.registration_access_token.map(NewRat::of).transpose()?,
             spend: new
                 .spend_initial_access_token
                 .map(|(id, now)| (id.to_owned(), now)),
@@ -224,13 +181,14 @@ impl ClientStore for SqliteStore {
     }
 
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        let row: Option<ClientRow> = sqlx::query_as(
-            "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at FROM clients WHERE client_id = ?1",
-        )
-        .bind(client_id)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1"
+        ));
+        let row: Option<ClientRow> = sqlx::query_as(sql)
+            .bind(client_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
         row.map(client_from_row).transpose()
     }
 
@@ -242,7 +200,7 @@ impl ClientStore for SqliteStore {
             updated_at: c.updated_at,
             managed_at: c.managed_at,
             presented: *update.presented.as_bytes(),
-            rotate_to: update.rotate_to.map(RatRow::of).transpose()?,
+            rotate_to: update.rotate_to.map(NewRat::of).transpose()?,
         })
         .await
     }
@@ -285,22 +243,15 @@ impl ClientStore for SqliteStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<RegistrationAccessTokenRecord>, StoreError> {
-        let row: Option<(Vec<u8>, String, String, i64)> = sqlx::query_as(
-            "SELECT token_hash, client_id, policies, created_at FROM registration_access_tokens WHERE token_hash = ?1",
-        )
-        .bind(hash.as_bytes().as_slice())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?;
-        row.map(|(h, client_id, policies, created_at)| {
-            Ok(RegistrationAccessTokenRecord {
-                hash: hash_from_bytes(&h)?,
-                client_id,
-                policies: policies_from_text(&policies)?,
-                created_at,
-            })
-        })
-        .transpose()
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {RAT_COLUMNS} FROM registration_access_tokens WHERE token_hash = ?1"
+        ));
+        let row: Option<RatRow> = sqlx::query_as(sql)
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(rat_from_row).transpose()
     }
 
     async fn revoke_registration_access_token(&self, hash: &TokenHash) -> Result<(), StoreError> {
@@ -317,16 +268,20 @@ impl ClientStore for SqliteStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ClientRecord>, StoreError> {
-        let rows: Vec<ClientRow> = sqlx::query_as(
-            "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at FROM clients \
-             WHERE ?1 IS NULL OR client_id > ?1 ORDER BY client_id LIMIT ?2",
-        )
-        .bind(after)
-        .bind(u64_to_i64(limit as u64))
-        .fetch_all(&self.reader)
+        list_decodable(after, limit, |after, limit| async move {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients \
+                 WHERE ?1 IS NULL OR client_id > ?1 ORDER BY client_id LIMIT ?2"
+            ));
+            let rows: Vec<ClientRow> = sqlx::query_as(sql)
+                .bind(after)
+                .bind(u64_to_i64(limit as u64))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+            Ok(rows.into_iter().map(client_from_row).collect())
+        })
         .await
-        .map_err(backend)?;
-        rows.into_iter().map(client_from_row).collect()
     }
 
     async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError> {
@@ -371,7 +326,7 @@ impl ClientStore for SqliteStore {
     }
 }
 
-async fn insert_rat(conn: &mut SqliteConnection, rat: &RatRow) -> Result<(), StoreError> {
+async fn insert_rat(conn: &mut SqliteConnection, rat: &NewRat) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO registration_access_tokens (token_hash, client_id, policies, created_at) VALUES (?1, ?2, ?3, ?4)",
     )
@@ -381,7 +336,7 @@ async fn insert_rat(conn: &mut SqliteConnection, rat: &RatRow) -> Result<(), Sto
     .bind(rat.created_at)
     .execute(&mut *conn)
     .await
-    .map_err(|e| if is_unique_violation(&e) { StoreError::TokenExists } else { backend(e) })?;
+    .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
     Ok(())
 }
 
@@ -424,7 +379,7 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<(), StoreErr
             .bind(managed_at)
             .execute(&mut *conn)
             .await
-            .map_err(|e| if is_unique_violation(&e) { StoreError::ClientExists } else { backend(e) })?;
+            .map_err(|e| or_conflict(e, StoreError::ClientExists))?;
             if let Some(rat) = rat {
                 insert_rat(conn, rat).await?;
             }
@@ -547,7 +502,7 @@ struct OpenRegistration<'a> {
     /// The job's position in its group.
     job: usize,
     client: BulkClient<'a>,
-    rat: Option<&'a RatRow>,
+    rat: Option<&'a NewRat>,
 }
 
 /// A `clients` row, bound as an element of one JSON array:
@@ -704,7 +659,7 @@ impl InitialAccessTokenStore for SqliteStore {
         .bind(u64_to_i64(t.uses))
         .execute(&self.writer)
         .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::TokenExists } else { backend(e) })?;
+        .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
         Ok(())
     }
 
@@ -752,6 +707,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::codec::hash_from_bytes;
 
     async fn open() -> (SqliteStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -759,8 +715,8 @@ mod tests {
         (store, dir)
     }
 
-    fn rat(token: &str, client_id: &str) -> RatRow {
-        RatRow {
+    fn rat(token: &str, client_id: &str) -> NewRat {
+        NewRat {
             hash: *TokenHash::of(token).as_bytes(),
             client_id: client_id.to_owned(),
             policies: r#"["tenant"]"#.to_owned(),
@@ -883,7 +839,7 @@ mod tests {
             updated_at: i64::MAX,
             initial_access_token_id: Some("iat-é".into()),
             managed_at: Some(-1),
-            rat: Some(RatRow {
+            rat: Some(NewRat {
                 hash,
                 client_id: "exact".into(),
                 policies: r#"["a","\"b\""]"#.into(),

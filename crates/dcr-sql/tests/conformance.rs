@@ -77,6 +77,7 @@ macro_rules! conformance {
                 delete_removes_the_client_and_its_tokens,
                 revoked_token_is_gone,
                 list_pages_in_client_id_byte_order,
+                undecodable_client_breaks_neither_listing_nor_other_clients,
                 initial_access_tokens_insert_find_list_revoke,
                 initial_access_token_conflicts,
                 spending_counts_uses_and_stops_at_max_uses,
@@ -580,6 +581,57 @@ async fn revoked_token_is_gone(store: &Arc<dyn Store>) {
         "{err:?}"
     );
     assert_eq!(store.get_client("v").await.unwrap(), Some(c), "client kept");
+}
+
+/// `1` inside `depth` arrays.
+fn nested(depth: usize) -> Value {
+    (0..depth).fold(json!(1), |inner, _| json!([inner]))
+}
+
+fn ids(list: Vec<ClientRecord>) -> Vec<String> {
+    list.into_iter().map(|c| c.client_id).collect()
+}
+
+/// A client stored with metadata nested deeper than the JSON reader's recursion limit (128):
+/// it is written, but cannot be read back (issue 12, item 5).
+async fn undecodable_client_breaks_neither_listing_nor_other_clients(store: &Arc<dyn Store>) {
+    register(store, "p1", "rat-p1").await;
+    let mut poison = client("p2", 100);
+    poison.metadata = metadata("p2", json!({ "tenant": nested(200) }));
+    store
+        .insert_client(NewClient {
+            client: &poison,
+            registration_access_token: Some(&rat("rat-p2", "p2")),
+            spend_initial_access_token: None,
+        })
+        .await
+        .unwrap();
+    register(store, "p3", "rat-p3").await;
+
+    assert_eq!(ids(all_clients(store).await), ["p1", "p3"]);
+    // Pages stay full: what follows a skipped client fills its place.
+    assert_eq!(
+        ids(store.list_clients(None, 2).await.unwrap()),
+        ["p1", "p3"]
+    );
+    assert_eq!(
+        ids(store.list_clients(Some("p1"), 1).await.unwrap()),
+        ["p3"]
+    );
+    assert!(store.list_clients(Some("p3"), 5).await.unwrap().is_empty());
+    // Reading it is an error for that id only.
+    let err = store.get_client("p2").await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Undecodable { client_id, .. } if client_id == "p2"),
+        "{err:?}"
+    );
+    assert!(store.get_client("p1").await.unwrap().is_some());
+    assert!(store.get_client("p3").await.unwrap().is_some());
+    // Its token still resolves, and an operator can delete it.
+    assert!(rat_of(store, "rat-p2").await.is_some());
+    assert!(store.delete_client("p2", ANY).await.unwrap());
+    assert_eq!(store.get_client("p2").await.unwrap(), None);
+    assert_eq!(ids(all_clients(store).await), ["p1", "p3"]);
 }
 
 async fn list_pages_in_client_id_byte_order(store: &Arc<dyn Store>) {
@@ -1197,6 +1249,64 @@ async fn parallel_mixed_writes_each_get_their_outcome(store: &Arc<dyn Store>) {
 
 async fn ping_answers(store: &Arc<dyn Store>) {
     store.ping().await.unwrap();
+}
+
+// ===== SQL stores: rows written by something other than dcr =====
+
+/// Rows whose metadata is not a JSON object, as raw SQL writes them.
+const POISON_ROWS: &str = "INSERT INTO clients (client_id, metadata, created_at, updated_at) VALUES \
+    ('b', '{not json', 1, 1), ('c', '\"a string, secret\"', 1, 1)";
+
+/// With `a` and `d` registered and `b`, `c` poisoned: listing skips the poison, reading it is
+/// an error that names the client and never repeats the stored text.
+async fn check_poison_is_contained(store: &Arc<dyn Store>) {
+    assert_eq!(ids(all_clients(store).await), ["a", "d"]);
+    assert_eq!(ids(store.list_clients(Some("a"), 1).await.unwrap()), ["d"]);
+    for id in ["b", "c"] {
+        let err = store.get_client(id).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Undecodable { client_id, .. } if client_id == id),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+    assert!(store.get_client("a").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_rows_that_are_not_json_objects_are_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcr.db");
+    let sqlite = SqliteStore::open(&path).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    register(&store, "a", "rat-a").await;
+    register(&store, "d", "rat-d").await;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(POISON_ROWS).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    check_poison_is_contained(&store).await;
+    sqlite.close().await;
+}
+
+#[tokio::test]
+async fn postgres_rows_that_are_not_json_objects_are_contained() {
+    let Some(admin) = admin_url("dcr-sql store conformance suite", RUN_PG) else {
+        return;
+    };
+    let db = TestDatabase::create(&admin).await.unwrap();
+    let pg = PgStore::open(db.url(), &PgStoreOptions::default())
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(pg.clone());
+    register(&store, "a", "rat-a").await;
+    register(&store, "d", "rat-d").await;
+    let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    sqlx::query(POISON_ROWS).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    check_poison_is_contained(&store).await;
+    pg.close().await;
 }
 
 // ===== PostgreSQL only =====

@@ -3,7 +3,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
     ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
-    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError,
+    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError, decode_metadata,
+    list_decodable,
 };
 use crate::metadata::ClientMetadata;
 use crate::token::TokenHash;
@@ -45,7 +46,7 @@ impl StoredClient {
     fn record(&self, id: &str) -> Result<ClientRecord, StoreError> {
         let metadata = match &self.parsed {
             Some(m) => m.clone(),
-            None => parse(&self.metadata)?,
+            None => decode_metadata(id, self.metadata.clone())?,
         };
         Ok(ClientRecord {
             client_id: id.to_owned(),
@@ -56,10 +57,6 @@ impl StoredClient {
             managed_at: self.managed_at,
         })
     }
-}
-
-fn parse(text: &Arc<str>) -> Result<ClientMetadata, StoreError> {
-    ClientMetadata::from_trusted_json(text.clone()).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 /// How many clients keep their parsed metadata (about 3 KB each) besides the compact JSON.
@@ -166,6 +163,28 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// At most `limit` clients after `after`, in client id order, each decoded or not.
+    fn page(&self, after: Option<&str>, limit: usize) -> Vec<Result<ClientRecord, StoreError>> {
+        let inner = self.lock();
+        // One pass: the `limit` smallest ids after `after`, then sorted.
+        let mut ids: Vec<&Id> = inner
+            .clients
+            .keys()
+            .filter(|id| after.is_none_or(|a| &***id > a))
+            .collect();
+        if ids.len() > limit {
+            if limit == 0 {
+                return Vec::new();
+            }
+            ids.select_nth_unstable(limit - 1);
+            ids.truncate(limit);
+        }
+        ids.sort_unstable();
+        ids.into_iter()
+            .map(|id| inner.clients[id].record(id))
+            .collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave a half-applied change: every
         // method checks all its conditions before it mutates anything.
@@ -216,7 +235,7 @@ impl ClientStore for MemoryStore {
             c.metadata.clone()
         };
         // Parsed outside the lock, then kept unless the client changed meanwhile.
-        let metadata = parse(&text)?;
+        let metadata = decode_metadata(client_id, text.clone())?;
         let mut guard = self.lock();
         let inner = &mut *guard;
         let Some((id, c)) = inner.clients.get_key_value(client_id) else {
@@ -280,10 +299,10 @@ impl ClientStore for MemoryStore {
         let mut guard = self.lock();
         let inner = &mut *guard;
         if let ClientDeletion::ByToken(hash) = deletion
-            && !inner
+            && inner
                 .rats
                 .get(hash)
-                .is_some_and(|r| &*r.client_id == client_id)
+                .is_none_or(|r| &*r.client_id != client_id)
         {
             return Ok(false);
         }
@@ -316,24 +335,10 @@ impl ClientStore for MemoryStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ClientRecord>, StoreError> {
-        let inner = self.lock();
-        // One pass: the `limit` smallest ids after `after`, then sorted.
-        let mut ids: Vec<&Id> = inner
-            .clients
-            .keys()
-            .filter(|id| after.is_none_or(|a| &***id > a))
-            .collect();
-        if ids.len() > limit {
-            if limit == 0 {
-                return Ok(Vec::new());
-            }
-            ids.select_nth_unstable(limit - 1);
-            ids.truncate(limit);
-        }
-        ids.sort_unstable();
-        ids.into_iter()
-            .map(|id| inner.clients[id].record(id))
-            .collect()
+        list_decodable(after, limit, |after, limit| {
+            std::future::ready(Ok(self.page(after.as_deref(), limit)))
+        })
+        .await
     }
 
     async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError> {

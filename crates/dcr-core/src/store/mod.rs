@@ -4,8 +4,10 @@
 //! changes more than one record does so atomically, so a crash or a concurrent request never
 //! leaves a half-written state.
 
+mod decode;
 mod memory;
 
+pub use decode::{decode_metadata, list_decodable};
 pub use memory::MemoryStore;
 
 use crate::metadata::ClientMetadata;
@@ -127,6 +129,16 @@ pub enum StoreError {
     /// A token hash collided with an existing one.
     #[error("token hash already exists")]
     TokenExists,
+    /// The stored record of a client cannot be decoded (such as metadata that is not JSON, or
+    /// JSON nested deeper than the reader accepts). Only that client is affected: listing
+    /// leaves it out (logging an error that names it) and other clients are served.
+    #[error("stored client {client_id} cannot be decoded: {reason}")]
+    Undecodable {
+        /// The client whose record cannot be decoded.
+        client_id: String,
+        /// What is wrong with it (never the stored text).
+        reason: String,
+    },
     /// The backend failed.
     #[error("backend: {0}")]
     Backend(String),
@@ -138,7 +150,7 @@ pub trait ClientStore: Send + Sync + 'static {
     /// Inserts a new client with its first RAT, spending an IAT use if asked; all or nothing.
     async fn insert_client(&self, new: NewClient<'_>) -> Result<(), StoreError>;
 
-    /// The client `client_id`.
+    /// The client `client_id`; [`StoreError::Undecodable`] if its record cannot be decoded.
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
 
     /// Replaces a client's record (and rotates its RAT if asked); all or nothing. A `managed_at`
@@ -163,7 +175,9 @@ pub trait ClientStore: Send + Sync + 'static {
     /// Deletes the RAT with this hash (no error if it does not exist).
     async fn revoke_registration_access_token(&self, hash: &TokenHash) -> Result<(), StoreError>;
 
-    /// Clients in client id order, starting after `after`, at most `limit`.
+    /// Clients in client id order, starting after `after`, at most `limit`. A client whose
+    /// record cannot be decoded is left out, with an error log naming it
+    /// ([`list_decodable`]), so one bad record never breaks listing.
     async fn list_clients(
         &self,
         after: Option<&str>,
