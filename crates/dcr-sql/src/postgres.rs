@@ -354,6 +354,10 @@ impl ClientStore for PgStore {
             .map_err(backend)?;
         Ok(())
     }
+
+    async fn close(&self) {
+        PgStore::close(self).await;
+    }
 }
 
 async fn insert_rat(

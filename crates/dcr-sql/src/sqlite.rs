@@ -324,6 +324,10 @@ impl ClientStore for SqliteStore {
             .map_err(backend)?;
         Ok(())
     }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
 }
 
 async fn insert_rat(conn: &mut SqliteConnection, rat: &NewRat) -> Result<(), StoreError> {

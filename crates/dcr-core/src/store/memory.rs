@@ -373,10 +373,6 @@ impl ClientStore for MemoryStore {
     async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError> {
         Ok(self.lock().unmanaged.len() as u64)
     }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
 }
 
 #[async_trait::async_trait]

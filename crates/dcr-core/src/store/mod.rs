@@ -4,6 +4,8 @@
 //! changes more than one record does so atomically, so a crash or a concurrent request never
 //! leaves a half-written state.
 
+#[cfg(feature = "test-util")]
+pub mod conformance;
 mod decode;
 mod memory;
 
@@ -145,6 +147,15 @@ pub enum StoreError {
 }
 
 /// Storage of clients and registration access tokens.
+///
+/// A store must implement the first seven methods. The others are maintenance with defaults:
+/// pruning abandoned open registrations needs `mark_managed`, `unmanaged_open_clients` and
+/// `count_unmanaged_open_clients` (by default nothing is ever a pruning candidate, so pruning
+/// deletes nothing), readiness probes call `ping` (by default the store is always ready) and
+/// shutdown calls `close` (by default nothing to close).
+///
+/// Prove an implementation with the conformance suite (`dcr_core::store::conformance`, feature
+/// `test-util`).
 #[async_trait::async_trait]
 pub trait ClientStore: Send + Sync + 'static {
     /// Inserts a new client with its first RAT, spending an IAT use if asked; all or nothing.
@@ -184,19 +195,36 @@ pub trait ClientStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ClientRecord>, StoreError>;
 
-    /// Records that a client was managed or used, unless it already was (`managed_at` keeps
-    /// the first time). Unknown clients are ignored.
-    async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError>;
+    /// Maintenance: records that a client was managed or used, unless it already was
+    /// (`managed_at` keeps the first time). Unknown clients are ignored. By default, nothing
+    /// is recorded.
+    async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError> {
+        let _ = (client_id, at);
+        Ok(())
+    }
 
-    /// Clients registered without an initial access token and never managed or used,
-    /// oldest first, at most `limit`: `(client_id, created_at)`.
-    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Maintenance: clients registered without an initial access token and never managed or
+    /// used, oldest first, at most `limit`: `(client_id, created_at)`. By default none: a
+    /// store that does not track management never offers a client for pruning.
+    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
 
-    /// How many clients [`ClientStore::unmanaged_open_clients`] would list without a limit.
-    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError>;
+    /// Maintenance: how many clients [`ClientStore::unmanaged_open_clients`] would list
+    /// without a limit. By default 0.
+    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 
-    /// Checks that the store answers.
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Checks that the store answers. By default it always does.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Closes connections and flushes what must be flushed, after in-flight operations finish.
+    /// By default there is nothing to close.
+    async fn close(&self) {}
 }
 
 /// Storage of initial access tokens.
