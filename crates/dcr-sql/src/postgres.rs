@@ -23,7 +23,7 @@ use dcr_core::store::{
     InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError, list_decodable,
 };
 use dcr_core::token::TokenHash;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
 use crate::codec::{
     CLIENT_COLUMNS, ClientRow, IAT_COLUMNS, IatRow, RAT_COLUMNS, RatRow, backend, client_from_row,
@@ -59,9 +59,65 @@ pub struct PgStore {
 }
 
 /// Parses a `postgres://` URL. The error never repeats the URL (it may hold a password).
+///
+/// TLS follows the URL's `sslmode` and `sslrootcert` as libpq does (see the README, "Running
+/// several instances"): `disable`, `prefer` (the default), `require`, `verify-ca`,
+/// `verify-full`. As in libpq, `require` with a root certificate (`sslrootcert`, or
+/// `PGSSLROOTCERT`) verifies the chain, like `verify-ca`.
 pub fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
-    PgConnectOptions::from_str(url)
-        .map_err(|_| StoreError::Backend("not a valid postgres:// URL".into()))
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|_| StoreError::Backend("not a valid postgres:// URL".into()))?;
+    if matches!(options.get_ssl_mode(), PgSslMode::Require) && names_root_cert(url) {
+        return Ok(options.ssl_mode(PgSslMode::VerifyCa));
+    }
+    Ok(options)
+}
+
+/// Whether the URL's query, or the environment, names a root certificate file.
+fn names_root_cert(url: &str) -> bool {
+    let in_url = url.split_once('?').is_some_and(|(_, query)| {
+        query.split('&').any(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            matches!(key, "sslrootcert" | "ssl-root-cert" | "ssl-ca")
+        })
+    });
+    in_url || std::env::var_os("PGSSLROOTCERT").is_some()
+}
+
+/// `sslmode` as the URL spells it.
+fn ssl_mode_name(mode: PgSslMode) -> &'static str {
+    match mode {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    }
+}
+
+/// Why connecting to the server of `connect` failed, naming the server and the TLS mode (never
+/// the password).
+fn connect_error(connect: &PgConnectOptions, err: impl std::fmt::Display) -> StoreError {
+    let mode = ssl_mode_name(connect.get_ssl_mode());
+    let mut reason = err.to_string();
+    // rustls refusing the certificate surfaces as an I/O error: say what to check.
+    if reason.contains("peer certificate") {
+        reason = format!(
+            "TLS: the server's certificate was refused ({reason}); check sslrootcert (the CA \
+             that signed it){}",
+            if mode == "verify-full" {
+                " and that the URL's host is a name the certificate is for"
+            } else {
+                ""
+            }
+        );
+    }
+    StoreError::Backend(format!(
+        "cannot connect to PostgreSQL at {}:{} (sslmode={mode}): {reason}",
+        connect.get_host(),
+        connect.get_port()
+    ))
 }
 
 impl PgStore {
@@ -91,8 +147,8 @@ impl PgStore {
             .connect_with(connect.clone());
         let migration_pool = tokio::time::timeout(options.connect_timeout, migration_pool)
             .await
-            .map_err(|_| StoreError::Backend("timed out connecting to PostgreSQL".into()))?
-            .map_err(backend)?;
+            .map_err(|_| connect_error(&connect, "timed out"))?
+            .map_err(|e| connect_error(&connect, e))?;
         let migrated = sqlx::migrate!("./migrations/postgres")
             .run(&migration_pool)
             .await;
@@ -101,11 +157,11 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect);
+            .connect_with(connect.clone());
         let pool = tokio::time::timeout(options.connect_timeout, pool)
             .await
-            .map_err(|_| StoreError::Backend("timed out connecting to PostgreSQL".into()))?
-            .map_err(backend)?;
+            .map_err(|_| connect_error(&connect, "timed out"))?
+            .map_err(|e| connect_error(&connect, e))?;
         Ok(Self { pool })
     }
 
@@ -436,5 +492,34 @@ impl InitialAccessTokenStore for PgStore {
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(url: &str) -> &'static str {
+        ssl_mode_name(parse_url(url).unwrap().get_ssl_mode())
+    }
+
+    #[test]
+    fn sslmode_is_read_from_the_url_as_libpq_reads_it() {
+        if std::env::var_os("PGSSLMODE").is_some() || std::env::var_os("PGSSLROOTCERT").is_some() {
+            return;
+        }
+        assert_eq!(mode("postgres://u@h/db"), "prefer", "the default");
+        for m in ["disable", "prefer", "require", "verify-ca", "verify-full"] {
+            assert_eq!(mode(&format!("postgres://u@h/db?sslmode={m}")), m);
+        }
+        assert_eq!(
+            mode("postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem"),
+            "verify-ca",
+            "require with a root certificate verifies the chain"
+        );
+        assert_eq!(
+            mode("postgres://u@h/db?sslrootcert=/ca.pem&sslmode=verify-full"),
+            "verify-full"
+        );
     }
 }
