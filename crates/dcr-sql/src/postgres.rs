@@ -19,17 +19,12 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use dcr_core::store::{
-    ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
-    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError, list_decodable,
+    ClientDeletion, ClientUpdate, NewClient, RegistrationAccessTokenRecord, StoreError,
 };
-use dcr_core::token::TokenHash;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
-use crate::codec::{
-    CLIENT_COLUMNS, ClientRow, IAT_COLUMNS, IatRow, RAT_COLUMNS, RatRow, backend, client_from_row,
-    i64_to_u64, iat_from_row, metadata_to_text, or_conflict, policies_to_text, rat_from_row,
-    u64_to_i64,
-};
+use crate::codec::{backend, metadata_to_text, or_conflict, policies_to_text};
+use crate::shared::sql_store;
 
 /// How a [`PgStore`] connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,8 +166,7 @@ impl PgStore {
     }
 }
 
-#[async_trait::async_trait]
-impl ClientStore for PgStore {
+sql_store!(PgStore, read = pool, write = pool, {
     async fn insert_client(&self, new: NewClient<'_>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         if let Some((id, now)) = new.spend_initial_access_token {
@@ -209,18 +203,6 @@ impl ClientStore for PgStore {
             insert_rat(&mut tx, rat).await?;
         }
         tx.commit().await.map_err(backend)
-    }
-
-    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
-        ));
-        let row: Option<ClientRow> = sqlx::query_as(sql)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(client_from_row).transpose()
     }
 
     async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError> {
@@ -323,98 +305,10 @@ impl ClientStore for PgStore {
         Ok(deleted.rows_affected() == 1)
     }
 
-    async fn find_registration_access_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<RegistrationAccessTokenRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {RAT_COLUMNS} FROM registration_access_tokens WHERE token_hash = $1"
-        ));
-        let row: Option<RatRow> = sqlx::query_as(sql)
-            .bind(hash.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(rat_from_row).transpose()
-    }
-
-    async fn revoke_registration_access_token(&self, hash: &TokenHash) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM registration_access_tokens WHERE token_hash = $1")
-            .bind(hash.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn list_clients(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ClientRecord>, StoreError> {
-        list_decodable(after, limit, |after, limit| async move {
-            // Ids are `COLLATE "C"` (byte order, like the other stores): the primary key
-            // serves this.
-            let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT {CLIENT_COLUMNS} FROM clients \
-                 WHERE $1::text IS NULL OR client_id > $1::text ORDER BY client_id LIMIT $2"
-            ));
-            let rows: Vec<ClientRow> = sqlx::query_as(sql)
-                .bind(after)
-                .bind(u64_to_i64(limit as u64))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-            Ok(rows.into_iter().map(client_from_row).collect())
-        })
-        .await
-    }
-
-    async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE clients SET managed_at = $2 WHERE client_id = $1 AND managed_at IS NULL",
-        )
-        .bind(client_id)
-        .bind(at)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
-        sqlx::query_as(
-            "SELECT client_id, created_at FROM clients WHERE initial_access_token_id IS NULL AND managed_at IS NULL \
-             ORDER BY created_at, client_id LIMIT $1",
-        )
-        .bind(u64_to_i64(limit as u64))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)
-    }
-
-    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM clients WHERE initial_access_token_id IS NULL AND managed_at IS NULL",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(i64_to_u64(n))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
     async fn close(&self) {
         PgStore::close(self).await;
     }
-}
+});
 
 async fn insert_rat(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -431,68 +325,6 @@ async fn insert_rat(
     .await
     .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
     Ok(())
-}
-
-#[async_trait::async_trait]
-impl InitialAccessTokenStore for PgStore {
-    async fn insert_initial_access_token(
-        &self,
-        t: &InitialAccessTokenRecord,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO initial_access_tokens (id, token_hash, label, policies, created_at, expires_at, max_uses, uses) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&t.id)
-        .bind(t.hash.as_bytes().as_slice())
-        .bind(&t.label)
-        .bind(policies_to_text(&t.policies)?)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(t.max_uses.map(u64_to_i64))
-        .bind(u64_to_i64(t.uses))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
-        Ok(())
-    }
-
-    async fn find_initial_access_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<InitialAccessTokenRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IAT_COLUMNS} FROM initial_access_tokens WHERE token_hash = $1"
-        ));
-        let row: Option<IatRow> = sqlx::query_as(sql)
-            .bind(hash.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(iat_from_row).transpose()
-    }
-
-    async fn list_initial_access_tokens(
-        &self,
-    ) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IAT_COLUMNS} FROM initial_access_tokens ORDER BY created_at, id"
-        ));
-        let rows: Vec<IatRow> = sqlx::query_as(sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.into_iter().map(iat_from_row).collect()
-    }
-
-    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM initial_access_tokens WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
 use dcr_core::store::{
-    ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
-    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError, list_decodable,
+    ClientDeletion, ClientUpdate, NewClient, RegistrationAccessTokenRecord, StoreError,
 };
 use dcr_core::token::TokenHash;
 use sqlx::SqliteConnection;
@@ -14,11 +12,8 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{
-    CLIENT_COLUMNS, ClientRow, IAT_COLUMNS, IatRow, RAT_COLUMNS, RatRow, backend, client_from_row,
-    i64_to_u64, iat_from_row, metadata_to_text, or_conflict, policies_to_text, rat_from_row,
-    u64_to_i64,
-};
+use crate::codec::{backend, metadata_to_text, or_conflict, policies_to_text};
+use crate::shared::sql_store;
 
 /// A store in one SQLite file (WAL journal, `synchronous = FULL`: a write returns only once
 /// it is durable).
@@ -49,7 +44,7 @@ pub const MAX_BATCH: usize = 512;
 /// A registration access token row, owned so that it can travel to the writer task.
 #[derive(Debug)]
 struct NewRat {
-    hash: [u8; 32],
+    hash: TokenHash,
     client_id: String,
     policies: String,
     created_at: i64,
@@ -58,7 +53,7 @@ struct NewRat {
 impl NewRat {
     fn of(rat: &RegistrationAccessTokenRecord) -> Result<Self, StoreError> {
         Ok(Self {
-            hash: *rat.hash.as_bytes(),
+            hash: rat.hash,
             client_id: rat.client_id.clone(),
             policies: policies_to_text(&rat.policies)?,
             created_at: rat.created_at,
@@ -161,8 +156,7 @@ impl SqliteStore {
     }
 }
 
-#[async_trait::async_trait]
-impl ClientStore for SqliteStore {
+sql_store!(SqliteStore, read = reader, write = writer, {
     async fn insert_client(&self, new: NewClient<'_>) -> Result<(), StoreError> {
         let c = new.client;
         self.write(WriteOp::Insert {
@@ -178,18 +172,6 @@ impl ClientStore for SqliteStore {
                 .map(|(id, now)| (id.to_owned(), now)),
         })
         .await
-    }
-
-    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1"
-        ));
-        let row: Option<ClientRow> = sqlx::query_as(sql)
-            .bind(client_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        row.map(client_from_row).transpose()
     }
 
     async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError> {
@@ -239,102 +221,16 @@ impl ClientStore for SqliteStore {
         Ok(true)
     }
 
-    async fn find_registration_access_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<RegistrationAccessTokenRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {RAT_COLUMNS} FROM registration_access_tokens WHERE token_hash = ?1"
-        ));
-        let row: Option<RatRow> = sqlx::query_as(sql)
-            .bind(hash.as_bytes().as_slice())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        row.map(rat_from_row).transpose()
-    }
-
-    async fn revoke_registration_access_token(&self, hash: &TokenHash) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM registration_access_tokens WHERE token_hash = ?1")
-            .bind(hash.as_bytes().as_slice())
-            .execute(&self.writer)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn list_clients(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ClientRecord>, StoreError> {
-        list_decodable(after, limit, |after, limit| async move {
-            let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT {CLIENT_COLUMNS} FROM clients \
-                 WHERE ?1 IS NULL OR client_id > ?1 ORDER BY client_id LIMIT ?2"
-            ));
-            let rows: Vec<ClientRow> = sqlx::query_as(sql)
-                .bind(after)
-                .bind(u64_to_i64(limit as u64))
-                .fetch_all(&self.reader)
-                .await
-                .map_err(backend)?;
-            Ok(rows.into_iter().map(client_from_row).collect())
-        })
-        .await
-    }
-
-    async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE clients SET managed_at = ?2 WHERE client_id = ?1 AND managed_at IS NULL",
-        )
-        .bind(client_id)
-        .bind(at)
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
-        sqlx::query_as(
-            "SELECT client_id, created_at FROM clients WHERE initial_access_token_id IS NULL AND managed_at IS NULL \
-             ORDER BY created_at, client_id LIMIT ?1",
-        )
-        .bind(u64_to_i64(limit as u64))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)
-    }
-
-    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM clients WHERE initial_access_token_id IS NULL AND managed_at IS NULL",
-        )
-        .fetch_one(&self.reader)
-        .await
-        .map_err(backend)?;
-        Ok(i64_to_u64(n))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
     async fn close(&self) {
         SqliteStore::close(self).await;
     }
-}
+});
 
 async fn insert_rat(conn: &mut SqliteConnection, rat: &NewRat) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO registration_access_tokens (token_hash, client_id, policies, created_at) VALUES (?1, ?2, ?3, ?4)",
     )
-    .bind(rat.hash.as_slice())
+    .bind(rat.hash.as_bytes().as_slice())
     .bind(&rat.client_id)
     .bind(&rat.policies)
     .bind(rat.created_at)
@@ -616,7 +512,7 @@ async fn insert_bulk(
         .filter_map(|r| r.rat)
         .map(|r| {
             (
-                hex(&r.hash),
+                r.hash.to_hex(),
                 r.client_id.as_str(),
                 r.policies.as_str(),
                 r.created_at,
@@ -633,85 +529,16 @@ async fn insert_bulk(
     Ok(inserted)
 }
 
-/// `bytes` in lowercase hexadecimal.
-fn hex(bytes: &[u8]) -> String {
-    let mut hex = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        // Writing to a `String` cannot fail.
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex
-}
-
-#[async_trait::async_trait]
-impl InitialAccessTokenStore for SqliteStore {
-    async fn insert_initial_access_token(
-        &self,
-        t: &InitialAccessTokenRecord,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO initial_access_tokens (id, token_hash, label, policies, created_at, expires_at, max_uses, uses) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(&t.id)
-        .bind(t.hash.as_bytes().as_slice())
-        .bind(&t.label)
-        .bind(policies_to_text(&t.policies)?)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(t.max_uses.map(u64_to_i64))
-        .bind(u64_to_i64(t.uses))
-        .execute(&self.writer)
-        .await
-        .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
-        Ok(())
-    }
-
-    async fn find_initial_access_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<InitialAccessTokenRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IAT_COLUMNS} FROM initial_access_tokens WHERE token_hash = ?1"
-        ));
-        let row: Option<IatRow> = sqlx::query_as(sql)
-            .bind(hash.as_bytes().as_slice())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        row.map(iat_from_row).transpose()
-    }
-
-    async fn list_initial_access_tokens(
-        &self,
-    ) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IAT_COLUMNS} FROM initial_access_tokens ORDER BY created_at, id"
-        ));
-        let rows: Vec<IatRow> = sqlx::query_as(sql)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
-        rows.into_iter().map(iat_from_row).collect()
-    }
-
-    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM initial_access_tokens WHERE id = ?1")
-            .bind(id)
-            .execute(&self.writer)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use dcr_core::metadata::ClientMetadata;
     use serde_json::json;
 
     use super::*;
-    use crate::codec::hash_from_bytes;
+    use crate::codec::{ClientRow, hash_from_bytes};
+    use dcr_core::store::{
+        ClientStore as _, InitialAccessTokenRecord, InitialAccessTokenStore as _,
+    };
 
     async fn open() -> (SqliteStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -721,7 +548,7 @@ mod tests {
 
     fn rat(token: &str, client_id: &str) -> NewRat {
         NewRat {
-            hash: *TokenHash::of(token).as_bytes(),
+            hash: TokenHash::of(token),
             client_id: client_id.to_owned(),
             policies: r#"["tenant"]"#.to_owned(),
             created_at: 100,
@@ -835,7 +662,8 @@ mod tests {
             .unwrap(),
         );
         let metadata = metadata_to_text(&tricky);
-        let hash: [u8; 32] = std::array::from_fn(|i| [0, 0xff, 0x0a, 0x80][i % 4]);
+        let bytes: [u8; 32] = std::array::from_fn(|i| [0, 0xff, 0x0a, 0x80][i % 4]);
+        let hash = hash_from_bytes(&bytes).unwrap();
         let exact = WriteOp::Insert {
             client_id: "exact".into(),
             metadata: metadata.clone(),
@@ -871,7 +699,6 @@ mod tests {
                 Some(-1)
             ))
         );
-        let hash = hash_from_bytes(&hash).unwrap();
         assert_eq!(
             store.find_registration_access_token(&hash).await.unwrap(),
             Some(RegistrationAccessTokenRecord {
