@@ -296,13 +296,23 @@ sql_store!(PgStore, read = pool, write = pool, {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        // Then the client, by the same lock order as an update (token, then client); when
+        // pruning, only while it is still unmanaged (re-checked on the row once locked).
+        let deleted = sqlx::query(
+            "DELETE FROM clients WHERE client_id = $1 \
+             AND (NOT $2 OR (initial_access_token_id IS NULL AND managed_at IS NULL))",
+        )
+        .bind(client_id)
+        .bind(matches!(deletion, ClientDeletion::IfUnmanagedOpen))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if deleted.rows_affected() != 1 {
+            // Rolled back: its tokens stay.
+            return Ok(false);
+        }
         tx.commit().await.map_err(backend)?;
-        Ok(deleted.rows_affected() == 1)
+        Ok(true)
     }
 
     async fn close(&self) {

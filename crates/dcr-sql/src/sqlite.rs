@@ -194,17 +194,20 @@ sql_store!(SqliteStore, read = reader, write = writer, {
     ) -> Result<bool, StoreError> {
         let presented = match deletion {
             ClientDeletion::ByToken(hash) => Some(hash.as_bytes().as_slice()),
-            ClientDeletion::Unconditional => None,
+            ClientDeletion::IfUnmanagedOpen | ClientDeletion::Unconditional => None,
         };
+        let unmanaged_open_only = matches!(deletion, ClientDeletion::IfUnmanagedOpen);
         // One transaction on the writer's only connection: serialised with the group commits,
         // so the token checked here is the one an update may have rotated away.
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let deleted = sqlx::query(
-            "DELETE FROM clients WHERE client_id = ?1 AND (?2 IS NULL OR EXISTS \
-             (SELECT 1 FROM registration_access_tokens WHERE token_hash = ?2 AND client_id = ?1))",
+            "DELETE FROM clients WHERE client_id = $1 AND ($2 IS NULL OR EXISTS \
+             (SELECT 1 FROM registration_access_tokens WHERE token_hash = $2 AND client_id = $1)) \
+             AND (NOT $3 OR (initial_access_token_id IS NULL AND managed_at IS NULL))",
         )
         .bind(client_id)
         .bind(presented)
+        .bind(unmanaged_open_only)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -212,7 +215,7 @@ sql_store!(SqliteStore, read = reader, write = writer, {
             return Ok(false);
         }
         // The foreign key cascades; deleted here as well so nothing rests on the pragma.
-        sqlx::query("DELETE FROM registration_access_tokens WHERE client_id = ?1")
+        sqlx::query("DELETE FROM registration_access_tokens WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)
             .await

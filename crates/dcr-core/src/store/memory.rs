@@ -306,6 +306,14 @@ impl ClientStore for MemoryStore {
         {
             return Ok(false);
         }
+        if deletion == ClientDeletion::IfUnmanagedOpen
+            && !inner
+                .clients
+                .get(client_id)
+                .is_some_and(StoredClient::is_unmanaged_open)
+        {
+            return Ok(false);
+        }
         let Some((id, old)) = inner.clients.remove_entry(client_id) else {
             return Ok(false);
         };

@@ -111,7 +111,11 @@ pub enum ClientDeletion<'a> {
     /// only if, in the same transaction, the token still exists and is bound to it (a
     /// concurrent rotation or revocation wins over a delete that checked the token earlier).
     ByToken(&'a TokenHash),
-    /// By an operator or by pruning: whatever its tokens.
+    /// Pruning: only if, in the same transaction, the client is still an unmanaged open
+    /// registration (no initial access token, never managed), so a client managed meanwhile
+    /// stays. The record is not decoded: a client whose record cannot be decoded is pruned too.
+    IfUnmanagedOpen,
+    /// By an operator: whatever its tokens.
     Unconditional,
 }
 
@@ -169,8 +173,7 @@ pub trait ClientStore: Send + Sync + 'static {
     async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError>;
 
     /// Deletes a client and every RAT bound to it, all or nothing. `false` if nothing was
-    /// deleted: there was no such client or, [`ClientDeletion::ByToken`], the token no longer
-    /// exists or is not bound to that client.
+    /// deleted: there was no such client or its condition ([`ClientDeletion`]) did not hold.
     async fn delete_client(
         &self,
         client_id: &str,

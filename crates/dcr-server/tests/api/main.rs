@@ -15,3 +15,4 @@ mod process;
 mod registration;
 mod remote_documents;
 mod store_races;
+mod undecodable_clients;

@@ -80,7 +80,8 @@ macro_rules! store_conformance {
             #[allow(unused_imports)]
             use super::*;
             $crate::__store_conformance_cases!([$crate::__store_conformance_tests] $open ;
-                mark_managed_and_unmanaged_open_listing, update_keeps_the_first_managed_at,);
+                mark_managed_and_unmanaged_open_listing, update_keeps_the_first_managed_at,
+                prune_deletion_takes_only_unmanaged_open_clients,);
         }
     };
     ($name:ident, $open:path, without_maintenance) => {
@@ -164,7 +165,8 @@ where
 {
     match maintenance {
         Maintenance::Implemented => {
-            __store_conformance_cases!([run_each] open ; mark_managed_and_unmanaged_open_listing, update_keeps_the_first_managed_at,)
+            __store_conformance_cases!([run_each] open ; mark_managed_and_unmanaged_open_listing, update_keeps_the_first_managed_at,
+                prune_deletion_takes_only_unmanaged_open_clients,)
         }
         Maintenance::Defaults => {
             __store_conformance_cases!([run_each] open ; default_maintenance_prunes_nothing,)

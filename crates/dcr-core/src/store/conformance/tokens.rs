@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
+
 use super::fixtures::*;
-use crate::store::{NewClient, Store, StoreError};
+use crate::store::{ClientDeletion, NewClient, Store, StoreError};
 use crate::token::TokenHash;
 
 /// Initial access tokens insert find list revoke.
@@ -221,4 +223,48 @@ pub async fn default_maintenance_prunes_nothing(store: &Arc<dyn Store>) {
     assert_eq!(store.count_unmanaged_open_clients().await.unwrap(), 0);
     assert_eq!(store.unmanaged_open_clients(10).await.unwrap(), vec![]);
     assert!(store.get_client("open").await.unwrap().is_some());
+}
+
+/// Pruning deletes a client only while it is an unmanaged open registration, without
+/// decoding it.
+pub async fn prune_deletion_takes_only_unmanaged_open_clients(store: &Arc<dyn Store>) {
+    register(store, "open", "rat-open").await;
+    register(store, "managed", "rat-managed").await;
+    store.mark_managed("managed", 100).await.unwrap();
+    store
+        .insert_initial_access_token(&iat("iat", "tok", None))
+        .await
+        .unwrap();
+    spend(store, "with-iat", "iat", 5).await.unwrap();
+    let mut poison = client("poison", 100);
+    poison.metadata = metadata("poison", json!({ "tenant": nested(200) }));
+    store
+        .insert_client(NewClient {
+            client: &poison,
+            registration_access_token: Some(&rat("rat-poison", "poison")),
+            spend_initial_access_token: None,
+        })
+        .await
+        .unwrap();
+
+    let prune = ClientDeletion::IfUnmanagedOpen;
+    for kept in ["managed", "with-iat", "never-was"] {
+        assert!(
+            !store.delete_client(kept, prune).await.unwrap(),
+            "{kept} is not pruned"
+        );
+    }
+    assert!(store.get_client("managed").await.unwrap().is_some());
+    assert!(store.get_client("with-iat").await.unwrap().is_some());
+    assert!(rat_of(store, "rat-managed").await.is_some());
+    for pruned in ["open", "poison"] {
+        assert!(
+            store.delete_client(pruned, prune).await.unwrap(),
+            "{pruned}"
+        );
+        assert_eq!(store.get_client(pruned).await.unwrap(), None);
+    }
+    assert_eq!(rat_of(store, "rat-open").await, None);
+    assert_eq!(rat_of(store, "rat-poison").await, None);
+    assert_eq!(store.count_unmanaged_open_clients().await.unwrap(), 0);
 }
