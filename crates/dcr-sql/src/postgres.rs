@@ -24,7 +24,9 @@ use dcr_core::store::{
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
 use crate::codec::{backend, metadata_to_text, or_conflict, policies_to_text};
-use crate::shared::sql_store;
+use crate::shared::{
+    INSERT_CLIENT, INSERT_RAT, SPEND_INITIAL_ACCESS_TOKEN, commit_if_deleted, sql_store,
+};
 
 /// How a [`PgStore`] connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,33 +174,27 @@ sql_store!(PgStore, read = pool, write = pool, {
         if let Some((id, now)) = new.spend_initial_access_token {
             // The row lock taken by the UPDATE makes concurrent spenders queue, and each
             // re-checks the use limit against the committed count.
-            let spent = sqlx::query(
-                "UPDATE initial_access_tokens SET uses = uses + 1 WHERE id = $1 \
-                 AND (expires_at IS NULL OR expires_at > $2) AND (max_uses IS NULL OR uses < max_uses)",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            let spent = sqlx::query(SPEND_INITIAL_ACCESS_TOKEN)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             if spent.rows_affected() != 1 {
                 return Err(StoreError::InitialAccessTokenUnavailable);
             }
         }
         let c = new.client;
-        sqlx::query(
-            "INSERT INTO clients (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&c.client_id)
-        .bind(metadata_to_text(&c.metadata))
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(&c.initial_access_token_id)
-        .bind(c.managed_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| or_conflict(e, StoreError::ClientExists))?;
+        sqlx::query(INSERT_CLIENT)
+            .bind(&c.client_id)
+            .bind(metadata_to_text(&c.metadata))
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .bind(&c.initial_access_token_id)
+            .bind(c.managed_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| or_conflict(e, StoreError::ClientExists))?;
         if let Some(rat) = new.registration_access_token {
             insert_rat(&mut tx, rat).await?;
         }
@@ -307,16 +303,8 @@ sql_store!(PgStore, read = pool, write = pool, {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        if deleted.rows_affected() != 1 {
-            // Rolled back: its tokens stay.
-            return Ok(false);
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
-    }
-
-    async fn close(&self) {
-        PgStore::close(self).await;
+        // Not deleted: rolled back, its tokens stay.
+        commit_if_deleted(tx, deleted.rows_affected()).await
     }
 });
 
@@ -324,16 +312,14 @@ async fn insert_rat(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     rat: &RegistrationAccessTokenRecord,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO registration_access_tokens (token_hash, client_id, policies, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(rat.hash.as_bytes().as_slice())
-    .bind(&rat.client_id)
-    .bind(policies_to_text(&rat.policies)?)
-    .bind(rat.created_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
+    sqlx::query(INSERT_RAT)
+        .bind(rat.hash.as_bytes().as_slice())
+        .bind(&rat.client_id)
+        .bind(policies_to_text(&rat.policies)?)
+        .bind(rat.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
     Ok(())
 }
 

@@ -3,11 +3,28 @@
 //! Most statements are the same text on both: they use `$N` placeholders, which SQLite accepts
 //! too, and `CAST(.. AS TEXT)` where PostgreSQL needs a parameter's type. The stores differ in
 //! how they write clients (SQLite group-commits through one writer task; PostgreSQL locks rows
-//! in one transaction per request), so each gives its own `insert_client`, `update_client`,
-//! `delete_client` and `close`, and [`sql_store!`] adds the rest.
+//! in one transaction per request), so each gives its own `insert_client`, `update_client` and
+//! `delete_client`, and [`sql_store!`] adds the rest.
+
+/// Spends one use of the initial access token `$1` at time `$2`, if it is still usable (one
+/// row changed).
+pub(crate) const SPEND_INITIAL_ACCESS_TOKEN: &str = "UPDATE initial_access_tokens \
+    SET uses = uses + 1 WHERE id = $1 AND (expires_at IS NULL OR expires_at > $2) \
+    AND (max_uses IS NULL OR uses < max_uses)";
+
+/// Inserts a client: `client_id, metadata, created_at, updated_at, initial_access_token_id,
+/// managed_at`.
+pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients \
+    (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) \
+    VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Inserts a registration access token: `token_hash, client_id, policies, created_at`.
+pub(crate) const INSERT_RAT: &str = "INSERT INTO registration_access_tokens \
+    (token_hash, client_id, policies, created_at) VALUES ($1, $2, $3, $4)";
 
 /// Implements `ClientStore` and `InitialAccessTokenStore` for `$store`, whose own `ClientStore`
-/// methods are `$own`. Reads run on the pool `self.$read`, writes on `self.$write`.
+/// methods are `$own`. Reads run on the pool `self.$read`, writes on `self.$write`; `close` is
+/// the store's inherent `close`.
 macro_rules! sql_store {
     ($store:ty, read = $read:ident, write = $write:ident, { $($own:tt)* }) => {
         #[async_trait::async_trait]
@@ -136,6 +153,10 @@ macro_rules! sql_store {
                     .map_err($crate::codec::backend)?;
                 Ok(())
             }
+
+            async fn close(&self) {
+                <$store>::close(self).await;
+            }
         }
 
         #[async_trait::async_trait]
@@ -215,3 +236,16 @@ macro_rules! sql_store {
 }
 
 pub(crate) use sql_store;
+
+/// The end of a `delete_client`: commits `tx` if it deleted the client (`rows` is the count of
+/// client rows deleted), else drops it, which rolls back whatever it did.
+pub(crate) async fn commit_if_deleted<DB: sqlx::Database>(
+    tx: sqlx::Transaction<'_, DB>,
+    rows: u64,
+) -> Result<bool, dcr_core::store::StoreError> {
+    if rows != 1 {
+        return Ok(false);
+    }
+    tx.commit().await.map_err(crate::codec::backend)?;
+    Ok(true)
+}

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::MAX_BATCH;
 use crate::codec::{backend, or_conflict, policies_to_text};
+use crate::shared::{INSERT_CLIENT, INSERT_RAT, SPEND_INITIAL_ACCESS_TOKEN};
 
 /// A registration access token row, owned so that it can travel to the writer task.
 #[derive(Debug)]
@@ -62,16 +63,14 @@ pub(super) struct Job {
 }
 
 async fn insert_rat(conn: &mut SqliteConnection, rat: &NewRat) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO registration_access_tokens (token_hash, client_id, policies, created_at) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .bind(rat.hash.as_bytes().as_slice())
-    .bind(&rat.client_id)
-    .bind(&rat.policies)
-    .bind(rat.created_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
+    sqlx::query(INSERT_RAT)
+        .bind(rat.hash.as_bytes().as_slice())
+        .bind(&rat.client_id)
+        .bind(&rat.policies)
+        .bind(rat.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
     Ok(())
 }
 
@@ -89,32 +88,26 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<(), StoreErr
             spend,
         } => {
             if let Some((id, now)) = spend {
-                let spent = sqlx::query(
-                    "UPDATE initial_access_tokens SET uses = uses + 1 WHERE id = ?1 \
-                     AND (expires_at IS NULL OR expires_at > ?2) AND (max_uses IS NULL OR uses < max_uses)",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
+                let spent = sqlx::query(SPEND_INITIAL_ACCESS_TOKEN)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
                 if spent.rows_affected() != 1 {
                     return Err(StoreError::InitialAccessTokenUnavailable);
                 }
             }
-            sqlx::query(
-                "INSERT INTO clients (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .bind(client_id)
-            .bind(metadata)
-            .bind(created_at)
-            .bind(updated_at)
-            .bind(initial_access_token_id)
-            .bind(managed_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| or_conflict(e, StoreError::ClientExists))?;
+            sqlx::query(INSERT_CLIENT)
+                .bind(client_id)
+                .bind(metadata)
+                .bind(created_at)
+                .bind(updated_at)
+                .bind(initial_access_token_id)
+                .bind(managed_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| or_conflict(e, StoreError::ClientExists))?;
             if let Some(rat) = rat {
                 insert_rat(conn, rat).await?;
             }

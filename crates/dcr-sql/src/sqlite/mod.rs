@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{backend, metadata_to_text};
-use crate::shared::sql_store;
+use crate::shared::{commit_if_deleted, sql_store};
 
 /// A store in one SQLite file (WAL journal, `synchronous = FULL`: a write returns only once
 /// it is durable).
@@ -164,20 +164,8 @@ sql_store!(SqliteStore, read = reader, write = writer, {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        if deleted.rows_affected() != 1 {
-            return Ok(false);
-        }
-        // The foreign key cascades; deleted here as well so nothing rests on the pragma.
-        sqlx::query("DELETE FROM registration_access_tokens WHERE client_id = $1")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
-    }
-
-    async fn close(&self) {
-        SqliteStore::close(self).await;
+        // Its tokens go with it: `ON DELETE CASCADE`, with `foreign_keys` on for every
+        // connection (see `open`).
+        commit_if_deleted(tx, deleted.rows_affected()).await
     }
 });
