@@ -12,7 +12,7 @@ use crate::store::{
 };
 use crate::token::TokenHash;
 
-/// Metadata.
+/// Metadata of a web client `client_id`, with the members of `extra` (an object) added.
 pub fn metadata(client_id: &str, extra: Value) -> ClientMetadata {
     let mut map = json!({
         "client_id": client_id,
@@ -28,7 +28,7 @@ pub fn metadata(client_id: &str, extra: Value) -> ClientMetadata {
     ClientMetadata::from_trusted(map)
 }
 
-/// Client.
+/// A client record registered openly at `created_at`, never managed.
 pub fn client(client_id: &str, created_at: i64) -> ClientRecord {
     ClientRecord {
         client_id: client_id.to_owned(),
@@ -40,7 +40,7 @@ pub fn client(client_id: &str, created_at: i64) -> ClientRecord {
     }
 }
 
-/// Rat.
+/// A registration access token made from `token`, bound to `client_id`.
 pub fn rat(token: &str, client_id: &str) -> RegistrationAccessTokenRecord {
     RegistrationAccessTokenRecord {
         hash: TokenHash::of(token),
@@ -50,7 +50,7 @@ pub fn rat(token: &str, client_id: &str) -> RegistrationAccessTokenRecord {
     }
 }
 
-/// Iat.
+/// An initial access token `id` made from `token`, expiring at 1,000, with `max_uses`.
 pub fn iat(id: &str, token: &str, max_uses: Option<u64>) -> InitialAccessTokenRecord {
     InitialAccessTokenRecord {
         id: id.to_owned(),
@@ -79,7 +79,7 @@ pub async fn register(store: &Arc<dyn Store>, client_id: &str, token: &str) -> C
     c
 }
 
-/// Updated.
+/// `c` with the client name `name`, updated at `at`.
 pub fn updated(c: &ClientRecord, name: &str, at: i64) -> ClientRecord {
     ClientRecord {
         metadata: metadata(&c.client_id, json!({ "client_name": name })),
@@ -88,7 +88,7 @@ pub fn updated(c: &ClientRecord, name: &str, at: i64) -> ClientRecord {
     }
 }
 
-/// Rat of.
+/// The registration access token made from `token`, if stored.
 pub async fn rat_of(store: &Arc<dyn Store>, token: &str) -> Option<RegistrationAccessTokenRecord> {
     store
         .find_registration_access_token(&TokenHash::of(token))
@@ -96,7 +96,7 @@ pub async fn rat_of(store: &Arc<dyn Store>, token: &str) -> Option<RegistrationA
         .unwrap()
 }
 
-/// All clients.
+/// Every client, in one page.
 pub async fn all_clients(store: &Arc<dyn Store>) -> Vec<ClientRecord> {
     store.list_clients(None, 10_000).await.unwrap()
 }
@@ -109,12 +109,12 @@ pub fn nested(depth: usize) -> Value {
     (0..depth).fold(json!(1), |inner, _| json!([inner]))
 }
 
-/// Ids.
+/// The client ids of `list`, in order.
 pub fn ids(list: Vec<ClientRecord>) -> Vec<String> {
     list.into_iter().map(|c| c.client_id).collect()
 }
 
-/// Spend.
+/// Registers client `client_id` spending a use of the initial access token `iat_id` at `now`.
 pub async fn spend(
     store: &Arc<dyn Store>,
     client_id: &str,
@@ -133,7 +133,7 @@ pub async fn spend(
         .await
 }
 
-/// Uses of.
+/// How many uses the initial access token made from `token` has spent.
 pub async fn uses_of(store: &Arc<dyn Store>, token: &str) -> u64 {
     store
         .find_initial_access_token(&TokenHash::of(token))
