@@ -62,6 +62,13 @@ pub struct PgStore {
 /// `verify-full`. As in libpq, `require` with a root certificate (`sslrootcert`, or
 /// `PGSSLROOTCERT`) verifies the chain, like `verify-ca`.
 pub fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
+    if let Some(mode) = query_value(url, &["sslmode", "ssl-mode"])
+        && mode.parse::<PgSslMode>().is_err()
+    {
+        return Err(StoreError::Backend(format!(
+            "sslmode {mode:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+        )));
+    }
     let options = PgConnectOptions::from_str(url)
         .map_err(|_| StoreError::Backend("not a valid postgres:// URL".into()))?;
     if matches!(options.get_ssl_mode(), PgSslMode::Require) && names_root_cert(url) {
@@ -70,15 +77,20 @@ pub fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
     Ok(options)
 }
 
+/// The value of the first of `keys` in the URL's query (as written: these values need no
+/// decoding), if any.
+fn query_value<'a>(url: &'a str, keys: &[&str]) -> Option<&'a str> {
+    let (_, query) = url.split_once('?')?;
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        keys.contains(&key).then_some(value)
+    })
+}
+
 /// Whether the URL's query, or the environment, names a root certificate file.
 fn names_root_cert(url: &str) -> bool {
-    let in_url = url.split_once('?').is_some_and(|(_, query)| {
-        query.split('&').any(|pair| {
-            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-            matches!(key, "sslrootcert" | "ssl-root-cert" | "ssl-ca")
-        })
-    });
-    in_url || std::env::var_os("PGSSLROOTCERT").is_some()
+    query_value(url, &["sslrootcert", "ssl-root-cert", "ssl-ca"]).is_some()
+        || std::env::var_os("PGSSLROOTCERT").is_some()
 }
 
 /// `sslmode` as the URL spells it.
@@ -349,5 +361,13 @@ mod tests {
             mode("postgres://u@h/db?sslrootcert=/ca.pem&sslmode=verify-full"),
             "verify-full"
         );
+    }
+
+    #[test]
+    fn an_unknown_sslmode_is_named_and_the_url_is_not_repeated() {
+        let err = parse_url("postgres://u:hunter2@h/db?sslmode=verify").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("\"verify\" is not one of"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
     }
 }
