@@ -3,11 +3,18 @@
 //! Behind the `test-util` feature. A store proves itself with one line in an integration test
 //! of its crate (which needs `tokio` with `macros` and `rt-multi-thread` as a dev-dependency):
 //!
-//! ```ignore
-//! async fn open() -> Option<dcr_core::store::conformance::Backend> {
-//!     Some(dcr_core::store::conformance::Backend::new(std::sync::Arc::new(MyStore::new())))
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use dcr_core::store::MemoryStore;
+//! use dcr_core::store::conformance::Backend;
+//!
+//! async fn open() -> Option<Backend> {
+//!     Some(Backend::new(Arc::new(MemoryStore::new()))) // your store here
 //! }
+//!
 //! dcr_core::store_conformance!(my_store, open);
+//! # fn main() {}
 //! ```
 //!
 //! That makes one `#[tokio::test]` per case in a module `my_store`; each case gets a store of
