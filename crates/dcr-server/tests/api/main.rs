@@ -21,3 +21,5 @@ mod registration;
 mod remote_documents;
 mod request_ids;
 mod shared_limits;
+mod store_races;
+mod undecodable_clients;
