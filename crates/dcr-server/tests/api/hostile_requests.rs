@@ -230,7 +230,8 @@ async fn generated_hostile_requests_never_break_the_server() {
     // Every accepted registration reads back with its token (and some were accepted: the
     // run exercised the policy and the store, not only refusals).
     assert!(!created.borrow().is_empty(), "no registration was accepted");
-    for client in created.borrow().iter() {
+    let created = created.into_inner();
+    for client in &created {
         let token = client["registration_access_token"].as_str().expect("token");
         let res = app.read(client, token).await;
         assert_eq!(res.status(), 200, "read back of {}", client["client_id"]);
