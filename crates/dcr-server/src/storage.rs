@@ -103,6 +103,12 @@ impl OpenStore {
         }
     }
 
+    /// The shared cache of metadata documents in this store (`None` for the memory store,
+    /// whose documents are kept by each process).
+    pub fn document_cache(&self) -> Option<Arc<dyn dcr_core::cimd::MetadataDocumentCache>> {
+        None
+    }
+
     /// Closes connections cleanly.
     pub async fn close(&self) {
         if let Some(s) = &self.sqlite {

@@ -4,6 +4,9 @@
 
 mod helpers;
 
+mod cimd;
+mod cimd_origin;
+
 mod initial_access_tokens;
 mod interop_openidconnect;
 mod library;
