@@ -5,7 +5,9 @@
 mod helpers;
 
 mod cimd;
+mod cimd_harness;
 mod cimd_origin;
+mod cimd_shared;
 
 mod initial_access_tokens;
 mod interop_openidconnect;
