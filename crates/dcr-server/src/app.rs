@@ -88,7 +88,9 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
         .id_factory(id_factory)
         .secret_factory(Factory::random_base64url(reg.client_secret_bytes))
         .issue_registration_access_token(issuance);
-    for (name, path) in &reg.policies {
+    // Without stored initial access tokens, the policies serve `[cimd]` only.
+    let stored_tokens = reg.initial_access_token == InitialAccessTokenSetting::Enabled(true);
+    for (name, path) in reg.policies.iter().filter(|_| stored_tokens) {
         builder = builder.policy(
             name.clone(),
             crate::scripting::policy_script(name, &config.resolve(path))?,

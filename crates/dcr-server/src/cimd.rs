@@ -41,13 +41,33 @@ pub fn document_resolver(
     store: &OpenStore,
     registrar: &Registrar,
 ) -> anyhow::Result<Option<DocumentResolver>> {
-    let c = &config.cimd;
-    if !c.enabled {
+    if !config.cimd.enabled {
         return Ok(None);
     }
+    build_document_resolver(config, store, registrar).map(Some)
+}
+
+/// The document resolver `[cimd]` describes, whether or not documents are on (for `dcr cimd`).
+pub fn build_document_resolver(
+    config: &Config,
+    store: &OpenStore,
+    registrar: &Registrar,
+) -> anyhow::Result<DocumentResolver> {
+    let c = &config.cimd;
     let mut builder =
         DocumentResolver::builder(registrar.clone(), Arc::new(fetcher(config)?), c.settings())
             .shared_cache(shared_cache(config, store));
+    for name in &c.policies {
+        if registrar.policies().contains(name) {
+            continue;
+        }
+        if let Some(path) = config.registration.policies.get(name) {
+            builder = builder.policy(
+                name.clone(),
+                crate::scripting::policy_script(name, &config.resolve(path))?,
+            );
+        }
+    }
     if let Some(path) = &c.allow_fetch {
         builder = builder.allow_fetch(crate::scripting::cimd::allow_fetch_script(
             &config.resolve(path),
@@ -58,7 +78,7 @@ pub fn document_resolver(
             &config.resolve(path),
         )?);
     }
-    Ok(Some(builder.build()?))
+    Ok(builder.build()?)
 }
 
 /// The client resolver of the admin listener (and of `dcr cimd`).

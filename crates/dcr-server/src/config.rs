@@ -506,8 +506,9 @@ impl Config {
         anyhow::ensure!(
             self.registration.policies.is_empty()
                 || self.registration.initial_access_token
-                    == InitialAccessTokenSetting::Enabled(true),
-            "registration.policies: policies are attached to stored initial access tokens; set registration.initial_access_token = true"
+                    == InitialAccessTokenSetting::Enabled(true)
+                || !self.cimd.policies.is_empty(),
+            "registration.policies: policies are attached to stored initial access tokens (set registration.initial_access_token = true) or named by cimd.policies"
         );
         Ok(())
     }

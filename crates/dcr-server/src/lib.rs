@@ -10,6 +10,8 @@ pub mod app;
 pub mod cimd;
 /// The command line.
 pub mod cli;
+/// `dcr cimd` commands.
+pub mod cli_cimd;
 /// The configuration file.
 pub mod config;
 /// The `[cimd]` and `[admin]` configuration sections.

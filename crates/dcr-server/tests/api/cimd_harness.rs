@@ -84,6 +84,11 @@ pub fn segment(client_id: &str) -> String {
 }
 
 impl CimdApp {
+    /// The config file of this server (for `dcr` commands).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("dcr.toml")
+    }
+
     /// `GET /clients/{id}` on the admin listener with the admin token; status and body.
     pub async fn lookup(&self, client_id: &str) -> (StatusCode, Value) {
         self.lookup_raw(&segment(client_id), Some(ADMIN_TOKEN))
