@@ -120,7 +120,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             let store = OpenStore::open(&config).await?;
-            build_registrar(&config, &store)?;
+            let registrar = build_registrar(&config, &store)?;
+            crate::cimd::client_resolver(&config, &store, &registrar)?;
             store.close().await;
             println!("configuration is valid");
             Ok(())

@@ -131,3 +131,29 @@ async fn document_policies_work_with_open_registration() {
         .unwrap();
     assert_eq!(reg.status(), StatusCode::CREATED);
 }
+
+#[test]
+fn check_config_compiles_the_decision_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("allow.rhai"), "client.client_name ==").unwrap();
+    let config = dir.path().join("dcr.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nurl = \"memory:\"\n[cimd]\nenabled = true\nallow_client = \"allow.rhai\"\n",
+    )
+    .unwrap();
+    let out = dcr(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cimd.allow_client") && stderr.contains("allow.rhai"),
+        "{stderr}"
+    );
+    std::fs::write(dir.path().join("allow.rhai"), "client.client_name != \"x\"").unwrap();
+    let out = dcr(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
