@@ -5,6 +5,7 @@
 mod helpers;
 
 mod cimd;
+mod cimd_audit;
 mod cimd_cli;
 mod cimd_harness;
 mod cimd_origin;
