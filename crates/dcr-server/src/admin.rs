@@ -79,18 +79,22 @@ fn authorized(headers: &HeaderMap, expected: &TokenHash) -> bool {
     scheme.eq_ignore_ascii_case("bearer") && TokenHash::of(token.trim()).ct_eq(expected)
 }
 
+fn unauthorized() -> Response {
+    let mut res = error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "the admin token is missing or wrong",
+    );
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    res
+}
+
 async fn get_client(State(state): State<AdminState>, req: Request) -> Response {
     if !authorized(req.headers(), &state.token) {
-        let mut res = error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "the admin token is missing or wrong",
-        );
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        return res;
+        return unauthorized();
     }
     let raw = req
         .uri()
@@ -153,7 +157,18 @@ async fn metrics() -> Response {
     }
 }
 
-async fn not_found() -> Response {
+async fn not_found(State(state): State<AdminState>, req: Request) -> Response {
+    if req.uri().path().starts_with("/clients/") {
+        // More than one segment: an id with an unencoded `/`.
+        if !authorized(req.headers(), &state.token) {
+            return unauthorized();
+        }
+        return error(
+            StatusCode::NOT_FOUND,
+            "invalid_client",
+            "the client_id must be percent-encoded as one path segment (a / is %2F)",
+        );
+    }
     error(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint")
 }
 

@@ -476,6 +476,7 @@ async fn the_admin_api_refuses_without_its_token_and_survives_junk() {
         ("https%3A%2F%2Fa.example", "path"),
         ("%20", "no client"),
         ("a%2Fb", "no client"),
+        ("https:/a.example/x.json", "percent-encoded"),
     ] {
         let (status, body) = app.lookup_raw(raw, Some(ADMIN_TOKEN)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{raw}: {body}");
