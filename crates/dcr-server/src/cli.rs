@@ -38,6 +38,9 @@ pub enum Command {
     /// Lists, shows, deletes and prunes registered clients in the configured store.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Checks Client ID Metadata Documents; lists and evicts the ones kept in the store.
+    #[command(subcommand)]
+    Cimd(crate::cli_cimd::CimdCommand),
 }
 
 /// Client administration commands.
@@ -118,13 +121,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             let store = OpenStore::open(&config).await?;
-            build_registrar(&config, &store)?;
+            let registrar = build_registrar(&config, &store)?;
+            crate::cimd::client_resolver(&config, &store, &registrar)?;
             store.close().await;
             println!("configuration is valid");
             Ok(())
         }
         Command::Iat(command) => iat(&config, command).await,
         Command::Clients(command) => clients(&config, command).await,
+        Command::Cimd(command) => crate::cli_cimd::run(&config, command).await,
     }
 }
 

@@ -58,6 +58,8 @@ pub struct OpenStore {
     pub store: Arc<dyn Store>,
     /// The kind it is.
     pub kind: StorageKind,
+    sqlite: Option<SqliteStore>,
+    postgres: Option<PgStore>,
 }
 
 impl OpenStore {
@@ -68,14 +70,18 @@ impl OpenStore {
             StorageKind::Memory => Ok(Self {
                 store: Arc::new(MemoryStore::new()),
                 kind,
+                sqlite: None,
+                postgres: None,
             }),
             StorageKind::Sqlite(path) => {
                 let sqlite = SqliteStore::open(path)
                     .await
                     .with_context(|| format!("opening SQLite store {}", path.display()))?;
                 Ok(Self {
-                    store: Arc::new(sqlite),
+                    store: Arc::new(sqlite.clone()),
                     kind,
+                    sqlite: Some(sqlite),
+                    postgres: None,
                 })
             }
             StorageKind::Postgres => {
@@ -88,11 +94,24 @@ impl OpenStore {
                     .await
                     .context("opening PostgreSQL store (storage.url)")?;
                 Ok(Self {
-                    store: Arc::new(pg),
+                    store: Arc::new(pg.clone()),
                     kind,
+                    sqlite: None,
+                    postgres: Some(pg),
                 })
             }
         }
+    }
+
+    /// The shared cache of metadata documents in this store (`None` for the memory store,
+    /// whose documents are kept by each process).
+    pub fn document_cache(&self) -> Option<Arc<dyn dcr_core::cimd::MetadataDocumentCache>> {
+        if let Some(s) = &self.sqlite {
+            return Some(Arc::new(s.clone()));
+        }
+        self.postgres
+            .as_ref()
+            .map(|p| Arc::new(p.clone()) as Arc<dyn dcr_core::cimd::MetadataDocumentCache>)
     }
 
     /// Closes connections cleanly.

@@ -23,6 +23,9 @@ use dcr_core::store::{
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
+/// The shared cache of Client ID Metadata Documents.
+mod cimd;
+
 use crate::codec::{backend, metadata_to_text, or_conflict, policies_to_text};
 use crate::shared::{
     INSERT_CLIENT, INSERT_RAT, SPEND_INITIAL_ACCESS_TOKEN, commit_if_deleted, sql_store,

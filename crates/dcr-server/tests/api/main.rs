@@ -5,6 +5,12 @@
 mod helpers;
 
 mod abuse_limits;
+mod cimd;
+mod cimd_audit;
+mod cimd_cli;
+mod cimd_harness;
+mod cimd_origin;
+mod cimd_shared;
 mod configuration;
 mod connections;
 mod hostile_metadata;
