@@ -25,7 +25,7 @@ async fn first_use_change_and_refusal_are_audited_without_the_admin_token() {
     std::fs::write(
         dir.path().join("dcr.toml"),
         format!(
-            "issuer = \"http://dcr.test\"\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"memory:\"\n\
+            "issuer = \"http://dcr.test\"\nallow_insecure_issuer = true\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"memory:\"\n\
              [fetch]\nallow_loopback_for_tests = true\nextra_root_certificates = [\"ca.pem\"]\n\
              [cimd]\nenabled = true\ncache_min_seconds = 1\n\
              [admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n"
