@@ -51,6 +51,8 @@ pub mod metadata;
 pub mod policy;
 /// The registration service.
 pub mod registrar;
+/// Generated client documents for benchmarks and load tests.
+pub mod seed;
 /// Settings of the registrar that are not metadata rules.
 pub mod settings;
 /// Storage traits, records and the in-memory store.
