@@ -99,6 +99,7 @@
 
 mod bearer;
 mod body;
+mod context;
 mod discovery;
 mod error;
 mod handlers;
