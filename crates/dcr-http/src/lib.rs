@@ -285,4 +285,6 @@ pub fn router(registrar: Registrar, options: HttpOptions) -> Router {
 }
 
 #[cfg(test)]
+mod extractor_tests;
+#[cfg(test)]
 mod router_tests;
