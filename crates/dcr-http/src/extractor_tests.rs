@@ -86,7 +86,9 @@ async fn bearer_token_accepts_one_bearer_header_or_none() {
 #[tokio::test]
 async fn bearer_token_refusals_are_rfc_6750_errors() {
     let state = state();
-    let cases: &[(&str, &[(&str, &str)], StatusCode, &str, bool)] = &[
+    /// URI, headers, then the refusal: status, error code, whether a challenge is sent.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], StatusCode, &'a str, bool);
+    let cases: &[Case] = &[
         // Token only in the query string, or another scheme: 401 with an error challenge.
         (
             "/reg/c?access_token=x",
