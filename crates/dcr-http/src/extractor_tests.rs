@@ -54,18 +54,24 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Req
     builder.body(Body::from(body.to_owned())).unwrap()
 }
 
-/// Status, `error`, `error_description` and `WWW-Authenticate` of a refusal.
-async fn refusal(response: impl IntoResponse) -> (StatusCode, String, String, Option<String>) {
+/// Asserts that `response` is the refusal `status` with the error `code`; returns its
+/// `error_description` and `WWW-Authenticate` challenge.
+async fn refused(
+    response: impl IntoResponse,
+    status: StatusCode,
+    code: &str,
+) -> (String, Option<String>) {
     let response = response.into_response();
-    let status = response.status();
+    assert_eq!(response.status(), status);
     let challenge = response
         .headers()
         .get(header::WWW_AUTHENTICATE)
         .map(|v| v.to_str().unwrap().to_owned());
     let bytes = to_bytes(response.into_body(), 1 << 16).await.unwrap();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
-    (status, text("error"), text("error_description"), challenge)
+    assert_eq!(body["error"], code, "{body}");
+    let description = body["error_description"].as_str().unwrap_or_default();
+    (description.to_owned(), challenge)
 }
 
 #[tokio::test]
@@ -132,8 +138,7 @@ async fn bearer_token_refusals_are_rfc_6750_errors() {
         let e = BearerToken::from_request_parts(&mut p, &state)
             .await
             .unwrap_err();
-        let (s, c, _, challenge) = refusal(e).await;
-        assert_eq!((s, c.as_str()), (*status, *code), "{uri} {headers:?}");
+        let (_, challenge) = refused(e, *status, code).await;
         assert_eq!(challenge.is_some(), *challenged, "{uri} {headers:?}");
         if let Some(challenge) = challenge {
             assert!(
@@ -194,8 +199,7 @@ async fn json_object_reads_an_object_and_names_the_request_in_refusals() {
         let Err(e) = JsonObject::<Registration>::from_request(req, &state).await else {
             panic!("{headers:?} {body} accepted");
         };
-        let (status, c, description, challenge) = refusal(e).await;
-        assert_eq!((status, c.as_str()), (StatusCode::BAD_REQUEST, code));
+        let (description, challenge) = refused(e, StatusCode::BAD_REQUEST, code).await;
         assert!(description.contains(says), "{description}");
         assert!(challenge.is_none());
     }
@@ -205,7 +209,7 @@ async fn json_object_reads_an_object_and_names_the_request_in_refusals() {
     let Err(e) = JsonObject::<ClientUpdate>::from_request(req, &state).await else {
         panic!("deep body accepted");
     };
-    assert_eq!(refusal(e).await.1, "invalid_client_metadata");
+    refused(e, StatusCode::BAD_REQUEST, "invalid_client_metadata").await;
 
     let limit = state.options.body_limit;
     let big = format!("{{\"client_name\":\"{}\"}}", "x".repeat(limit));
@@ -213,11 +217,7 @@ async fn json_object_reads_an_object_and_names_the_request_in_refusals() {
     let Err(e) = JsonObject::<ClientUpdate>::from_request(req, &state).await else {
         panic!("oversized body accepted");
     };
-    let (status, c, description, _) = refusal(e).await;
-    assert_eq!(
-        (status, c.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    let (description, _) = refused(e, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert_eq!(
         description,
         format!("the client update request body could not be read or is larger than {limit} bytes")
@@ -285,11 +285,7 @@ async fn authorized_needs_the_token_of_the_client_of_the_path() {
     let Err(e) = Authorized::from_request_parts(&mut p, &state).await else {
         panic!("no token accepted");
     };
-    let (status, code, _, challenge) = refusal(e).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::UNAUTHORIZED, "invalid_token")
-    );
+    let (_, challenge) = refused(e, StatusCode::UNAUTHORIZED, "invalid_token").await;
     assert_eq!(
         challenge.as_deref(),
         Some("Bearer realm=\"http://dcr.test\"")
@@ -305,11 +301,7 @@ async fn authorized_needs_the_token_of_the_client_of_the_path() {
         let Err(e) = Authorized::from_request_parts(&mut p, &state).await else {
             panic!("{uri} {headers:?} accepted");
         };
-        let (status, code, _, challenge) = refusal(e).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::UNAUTHORIZED, "invalid_token")
-        );
+        let (_, challenge) = refused(e, StatusCode::UNAUTHORIZED, "invalid_token").await;
         assert!(challenge.unwrap().contains("error=\"invalid_token\""));
     }
     // A malformed header is the 400 of RFC 6750 §3.1, before any lookup.
@@ -317,7 +309,7 @@ async fn authorized_needs_the_token_of_the_client_of_the_path() {
     let Err(e) = Authorized::from_request_parts(&mut p, &state).await else {
         panic!("malformed header accepted");
     };
-    assert_eq!(refusal(e).await.1, "invalid_request");
+    refused(e, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
 
 #[tokio::test]
