@@ -13,9 +13,9 @@ use std::sync::Arc;
 use dcr_core::Registrar;
 use dcr_core::context::RequestContext;
 use dcr_core::metadata::ServerMetadata;
+use dcr_core::seed::client_metadata as metadata;
 use dcr_core::settings::RegistrarSettings;
 use dcr_core::store::MemoryStore;
-use serde_json::{Map, Value, json};
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -26,19 +26,15 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn metadata(n: u64) -> Map<String, Value> {
-    let value = json!({
-        "redirect_uris": [format!("https://app{n}.example.com/callback"), format!("https://app{n}.example.com/silent")],
-        "client_name": format!("Seeded App {n}"),
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "client_secret_basic",
-        "contacts": ["ops@example.com"],
-    });
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+/// A registrar over a fresh memory store.
+fn registrar() -> Registrar {
+    Registrar::builder(
+        Arc::new(MemoryStore::new()),
+        ServerMetadata::default(),
+        RegistrarSettings::new("http://127.0.0.1:8080"),
+    )
+    .build()
+    .expect("registrar")
 }
 
 #[inline(never)]
@@ -63,13 +59,7 @@ async fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
     if std::env::args().nth(2).as_deref() == Some("registers") {
-        let registrar = Registrar::builder(
-            Arc::new(MemoryStore::new()),
-            ServerMetadata::default(),
-            RegistrarSettings::new("http://127.0.0.1:8080"),
-        )
-        .build()
-        .expect("registrar");
+        let registrar = registrar();
         let docs: Vec<_> = (0..n).map(metadata).collect();
         let start = std::time::Instant::now();
         let mut bytes = 0;
@@ -85,13 +75,7 @@ async fn main() {
         return;
     }
     if std::env::args().nth(2).as_deref() == Some("reads") {
-        let registrar = Registrar::builder(
-            Arc::new(MemoryStore::new()),
-            ServerMetadata::default(),
-            RegistrarSettings::new("http://127.0.0.1:8080"),
-        )
-        .build()
-        .expect("registrar");
+        let registrar = registrar();
         let mut clients = Vec::new();
         for i in 0..1_000 {
             let r = registrar
@@ -107,14 +91,7 @@ async fn main() {
         println!("{n} reads ({bytes} response bytes): {ns} ns per read");
         return;
     }
-    let store = Arc::new(MemoryStore::new());
-    let registrar = Registrar::builder(
-        store,
-        ServerMetadata::default(),
-        RegistrarSettings::new("http://127.0.0.1:8080"),
-    )
-    .build()
-    .expect("registrar");
+    let registrar = registrar();
     // Warm up (lazy statics, first allocations) before the baseline.
     for i in 0..100 {
         registrar

@@ -55,6 +55,8 @@ pub mod policy;
 pub mod registrar;
 /// One call from any client id to a validated client (registered or metadata document).
 pub mod resolve;
+/// Generated client documents for benchmarks and load tests.
+pub mod seed;
 /// Settings of the registrar that are not metadata rules.
 pub mod settings;
 /// Storage traits, records and the in-memory store.

@@ -76,11 +76,7 @@ impl TokenHash {
 impl std::fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // A prefix of the hash identifies a token in logs without revealing it.
-        write!(
-            f,
-            "TokenHash({:02x}{:02x}{:02x}{:02x}..)",
-            self.0[0], self.0[1], self.0[2], self.0[3]
-        )
+        write!(f, "TokenHash({}..)", hex::encode(&self.0[..4]))
     }
 }
 

@@ -1,8 +1,13 @@
 //! RFC 6750 bearer token extraction for the registration endpoints.
 
-use axum::http::{HeaderMap, header};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
 use dcr_core::RegistrationError;
 use dcr_core::error::TokenProblem;
+
+use crate::AppState;
+use crate::error::ApiError;
 
 /// Whether a query string carries an `access_token` parameter.
 fn query_has_access_token(query: Option<&str>) -> bool {
@@ -65,6 +70,36 @@ pub fn bearer_token<'a>(
         ));
     }
     Ok(Some(token))
+}
+
+/// The bearer token of a registration request, checked as [`bearer_token`] checks it.
+///
+/// Extracting it has no side effect: a refusal is an [`ApiError`] (400 `invalid_request` or
+/// 401 `invalid_token` with its challenge) that handlers take as `Result<BearerToken, ApiError>`
+/// to audit it, rate-limit it or ignore it (open registration) before answering.
+#[derive(Debug)]
+pub(crate) struct BearerToken(Option<HeaderValue>);
+
+impl BearerToken {
+    /// The token, if the request carries one.
+    pub(crate) fn token(&self) -> Option<&str> {
+        // The value was checked to be `Bearer <b64token>` when extracted.
+        let value = self.0.as_ref()?.to_str().ok()?;
+        value.split_once(' ').map(|(_, token)| token)
+    }
+}
+
+impl FromRequestParts<AppState> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match bearer_token(&parts.headers, parts.uri.query()) {
+            // A present token means exactly one `Authorization` header, the one checked.
+            Ok(Some(_)) => Ok(Self(parts.headers.get(header::AUTHORIZATION).cloned())),
+            Ok(None) => Ok(Self(None)),
+            Err(e) => Err(state.fail(e)),
+        }
+    }
 }
 
 #[cfg(test)]

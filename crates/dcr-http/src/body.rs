@@ -1,8 +1,15 @@
 //! Reading the JSON object that a registration or update request carries.
 
+use std::marker::PhantomData;
+
+use axum::body::to_bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use dcr_core::RegistrationError;
 use serde_json::{Map, Value};
+
+use crate::AppState;
+use crate::error::ApiError;
 
 /// Whether a `Content-Type` value is `application/json` (parameters allowed, case-insensitive).
 fn is_json(content_type: &str) -> bool {
@@ -47,6 +54,51 @@ pub fn read_json_object(
         _ => Err(RegistrationError::InvalidRequest(format!(
             "the {what} body must be a JSON object"
         ))),
+    }
+}
+
+/// Which request a [`JsonObject`] body belongs to, as its error messages name it.
+pub(crate) trait BodyOf {
+    /// The request, as messages name it ("registration request").
+    const WHAT: &'static str;
+}
+
+/// The body of an RFC 7591 §3.1 registration request.
+pub(crate) struct Registration;
+
+impl BodyOf for Registration {
+    const WHAT: &'static str = "registration request";
+}
+
+/// The body of an RFC 7592 §2.2 client update request.
+pub(crate) struct ClientUpdate;
+
+impl BodyOf for ClientUpdate {
+    const WHAT: &'static str = "client update request";
+}
+
+/// The JSON object a request carries, read as [`read_json_object`] reads it, within
+/// [`HttpOptions::body_limit`](crate::HttpOptions::body_limit).
+///
+/// A refusal is a 400 `invalid_request` (`invalid_client_metadata` for nesting too deep)
+/// [`ApiError`]; handlers take `Result<JsonObject<_>, ApiError>` to audit it.
+pub(crate) struct JsonObject<B>(pub(crate) Map<String, Value>, pub(crate) PhantomData<B>);
+
+impl<B: BodyOf> FromRequest<AppState> for JsonObject<B> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let limit = state.options.body_limit;
+        let bytes = to_bytes(body, limit).await.map_err(|_| {
+            state.fail(RegistrationError::InvalidRequest(format!(
+                "the {} body could not be read or is larger than {limit} bytes",
+                B::WHAT
+            )))
+        })?;
+        read_json_object(&parts.headers, &bytes, B::WHAT)
+            .map(|map| Self(map, PhantomData))
+            .map_err(|e| state.fail(e))
     }
 }
 

@@ -99,6 +99,7 @@
 
 mod bearer;
 mod body;
+mod context;
 mod discovery;
 mod error;
 mod handlers;
@@ -283,5 +284,7 @@ pub fn router(registrar: Registrar, options: HttpOptions) -> Router {
     app.with_state(state)
 }
 
+#[cfg(test)]
+mod extractor_tests;
 #[cfg(test)]
 mod router_tests;

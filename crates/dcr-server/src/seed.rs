@@ -10,25 +10,10 @@ use std::time::Instant;
 use anyhow::Context as _;
 use dcr_core::Registrar;
 use dcr_core::context::RequestContext;
-use serde_json::{Map, Value, json};
+use dcr_core::seed::client_metadata;
 
 /// Registrations in flight at once while seeding.
 const IN_FLIGHT: u64 = 512;
-
-fn metadata(n: u64) -> Map<String, Value> {
-    let value = json!({
-        "redirect_uris": [format!("https://app{n}.example.com/callback"), format!("https://app{n}.example.com/silent")],
-        "client_name": format!("Seeded App {n}"),
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "client_secret_basic",
-        "contacts": ["ops@example.com"],
-    });
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
-}
 
 /// Registers `count` generated clients, printing progress on stderr.
 pub async fn seed(registrar: &Registrar, count: u64) -> anyhow::Result<()> {
@@ -46,7 +31,7 @@ pub async fn seed(registrar: &Registrar, count: u64) -> anyhow::Result<()> {
                     path: "/seed".into(),
                     ..RequestContext::default()
                 };
-                registrar.register(ctx, None, metadata(n)).await
+                registrar.register(ctx, None, client_metadata(n)).await
             });
             next += 1;
         }

@@ -44,7 +44,7 @@ impl Registrar {
         let token = generate_token();
         let id_bytes: [u8; 8] = rand::random();
         let record = InitialAccessTokenRecord {
-            id: id_bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            id: hex::encode(id_bytes),
             hash: token.hash(),
             label: request.label,
             policies: request.policies,
