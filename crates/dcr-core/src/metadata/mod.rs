@@ -1,6 +1,7 @@
 //! Client metadata (RFC 7591 §2, OpenID Connect Dynamic Client Registration 1.0 §2):
 //! the validated model, the server's supported values, and the validator.
 
+mod application_type;
 /// Validation of client JWK Sets from raw JSON.
 pub mod jwks;
 /// BCP 47 language tag well-formedness.

@@ -637,6 +637,7 @@ fn validate_prepared(
         }
         false
     });
+    super::application_type::infer(&mut m, server)?;
     for (k, v) in &prepared.recognised_defaults {
         if choices.is_empty() || !chosen(k) {
             m.entry(k.clone()).or_insert_with(|| v.clone());
