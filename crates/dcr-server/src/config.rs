@@ -381,6 +381,9 @@ pub struct FetchConfig {
     pub max_body_bytes: usize,
     /// FOR TESTS ONLY: also allow http and loopback targets.
     pub allow_loopback_for_tests: bool,
+    /// Fetch a client's `jwks_uri` at registration and refuse the client when its keys cannot
+    /// be fetched or used (default false: only the URI's form and host are checked).
+    pub verify_jwks_uri_at_registration: bool,
 }
 
 impl Default for FetchConfig {
@@ -390,6 +393,7 @@ impl Default for FetchConfig {
             timeout_ms: 5_000,
             max_body_bytes: 256 * 1024,
             allow_loopback_for_tests: false,
+            verify_jwks_uri_at_registration: false,
         }
     }
 }
