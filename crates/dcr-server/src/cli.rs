@@ -110,6 +110,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     config.log_warnings();
     match cli.command {
         Command::Serve { seed_clients } => {
+            config.log_discovery_warnings();
             let app = Application::build(&config).await?;
             if seed_clients > 0 {
                 crate::seed::seed(app.registrar(), seed_clients).await?;
@@ -120,6 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = OpenStore::open(&config).await?;
             build_registrar(&config, &store)?;
             store.close().await;
+            config.print_discovery_warnings();
             println!("configuration is valid");
             Ok(())
         }

@@ -2,6 +2,7 @@
 //! (nested keys joined with `__`, e.g. `DCR_STORAGE__URL`).
 
 mod checks;
+mod discovery_checks;
 mod env_keys;
 
 use std::collections::BTreeMap;
