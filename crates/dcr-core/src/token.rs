@@ -61,6 +61,12 @@ impl TokenHash {
         &self.0
     }
 
+    /// The 32 bytes in lowercase hexadecimal (64 characters): a key that identifies the token
+    /// without being it (rate-limit buckets, SQL bulk inserts).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
     /// Compares two hashes in constant time.
     pub fn ct_eq(&self, other: &TokenHash) -> bool {
         self.0.ct_eq(&other.0).into()
@@ -87,6 +93,18 @@ pub fn ct_str_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_hash_hex_is_its_bytes_in_lowercase() {
+        let bytes: [u8; 32] = std::array::from_fn(|i| [0x00, 0xff, 0x0a, 0x80][i % 4]);
+        let hex = TokenHash::from_bytes(&bytes).unwrap().to_hex();
+        assert_eq!(hex, "00ff0a80".repeat(8));
+        assert_eq!(
+            TokenHash::of("abc").to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "SHA-256 of \"abc\""
+        );
+    }
 
     #[test]
     fn tokens_are_43_url_safe_characters_and_distinct() {

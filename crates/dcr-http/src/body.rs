@@ -37,6 +37,8 @@ pub fn read_json_object(
         }
         Some(_) => {}
     }
+    // Nesting is bounded before the body is parsed (the bound every stored value keeps).
+    dcr_core::metadata::bounds::check_body_depth(body)?;
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         RegistrationError::InvalidRequest(format!("the {what} body is not valid JSON: {e}"))
     })?;
@@ -80,6 +82,14 @@ mod tests {
             assert_eq!(err.code(), "invalid_request", "{ct} {body:?}");
         }
         assert!(read_json_object(&HeaderMap::new(), b"{}", "x").is_err());
+    }
+
+    #[test]
+    fn deep_members_are_refused_before_parsing() {
+        let deep = format!("{{\"tenant\":{}1{}}}", "[".repeat(40), "]".repeat(40));
+        let err = read_json_object(&with_ct("application/json"), deep.as_bytes(), "x").unwrap_err();
+        assert_eq!(err.code(), "invalid_client_metadata");
+        assert!(err.to_string().contains("tenant"), "{err}");
     }
 
     proptest::proptest! {

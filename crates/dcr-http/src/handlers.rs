@@ -100,7 +100,7 @@ fn json(status: StatusCode, body: &ClientResponse) -> Response {
 }
 
 /// Applies the registration limits: per client address, per initial access token, global.
-fn limit_registration(state: &AppState, parts: &Parts) -> Result<(), Limited> {
+async fn limit_registration(state: &AppState, parts: &Parts) -> Result<(), Limited> {
     let limits = &state.options.rate_limits;
     if limits.registration_per_ip.is_some()
         && let Some(ip) = client_ip(parts, &state.options.trusted_proxies)
@@ -108,8 +108,9 @@ fn limit_registration(state: &AppState, parts: &Parts) -> Result<(), Limited> {
         enforce(
             limits.registration_per_ip.as_ref(),
             "registration_per_ip",
-            &ip.to_string(),
-        )?;
+            &limits.address_keying.key(ip),
+        )
+        .await?;
     }
     if limits.registration_per_token.is_some()
         && let Ok(Some(token)) = bearer_token(&parts.headers, None)
@@ -124,18 +125,20 @@ fn limit_registration(state: &AppState, parts: &Parts) -> Result<(), Limited> {
             limits.registration_per_token.as_ref(),
             "registration_per_token",
             &key,
-        )?;
+        )
+        .await?;
     }
     enforce(
         limits.registration_global.as_ref(),
         "registration_global",
         "",
     )
+    .await
 }
 
 pub(crate) async fn register(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    if let Err(limited) = limit_registration(&state, &parts) {
+    if let Err(limited) = limit_registration(&state, &parts).await {
         return limited.into_response();
     }
     match register_inner(&state, parts, body).await {
@@ -197,29 +200,55 @@ fn audit_denied(action: &'static str, ctx: &RequestContext, client_id: Option<&s
         .emit();
 }
 
-/// Applies the management limit, then checks the registration access token; both refusals
-/// are audited.
+/// Checks the registration access token, then applies the management limit of the client.
+///
+/// Only a valid token spends the client's budget: a request refused for its token spends the
+/// budget of its sender's address instead (`management_invalid_token_per_ip`), and is answered
+/// 429 rather than 401 once that is exhausted. Token refusals are audited.
 async fn authorize(
     state: &AppState,
     parts: &Parts,
     client_id: &str,
     action: &'static str,
 ) -> Result<dcr_core::registrar::AuthorizedClient, Refused> {
-    enforce(
-        state.options.rate_limits.management_per_client.as_ref(),
-        "management_per_client",
-        client_id,
-    )
-    .map_err(Refused::Limited)?;
+    let limits = &state.options.rate_limits;
     let result = match bearer_token(&parts.headers, parts.uri.query()) {
         Ok(token) => state.registrar.authorize(client_id, token).await,
         Err(e) => Err(e),
     };
-    result.map_err(|e| {
-        let e = state.fail(e);
-        audit_denied(action, &request_context(state, parts), Some(client_id), &e);
-        Refused::Api(e)
-    })
+    match result {
+        Ok(authorized) => {
+            enforce(
+                limits.management_per_client.as_ref(),
+                "management_per_client",
+                client_id,
+            )
+            .await
+            .map_err(Refused::Limited)?;
+            Ok(authorized)
+        }
+        Err(e) => {
+            let refused_token = matches!(
+                e,
+                RegistrationError::InvalidToken(_) | RegistrationError::InvalidRequest(_)
+            );
+            if refused_token
+                && limits.management_invalid_token_per_ip.is_some()
+                && let Some(ip) = client_ip(parts, &state.options.trusted_proxies)
+            {
+                enforce(
+                    limits.management_invalid_token_per_ip.as_ref(),
+                    "management_invalid_token_per_ip",
+                    &limits.address_keying.key(ip),
+                )
+                .await
+                .map_err(Refused::Limited)?;
+            }
+            let e = state.fail(e);
+            audit_denied(action, &request_context(state, parts), Some(client_id), &e);
+            Err(Refused::Api(e))
+        }
+    }
 }
 
 pub(crate) async fn read(

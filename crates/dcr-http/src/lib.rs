@@ -56,7 +56,9 @@
 //!   same lists are advertised by discovery, so what is advertised is what is accepted.
 //! - [`HttpOptions`]: path of the registration endpoint below the mount point, body limit,
 //!   discovery on/off and extra discovery members (`authorization_endpoint`, `jwks_uri`, ...
-//!   of the host authorization server).
+//!   of the host authorization server), and [`RateLimits`]: in-process limits
+//!   ([`Limit::in_memory`]), or, with the `redis` feature, limits shared by every instance
+//!   through a `ratelimit::RedisBackend`.
 //! - [`RegistrarBuilder`](dcr_core::registrar::RegistrarBuilder): client id and secret
 //!   generators ([`Factory`](dcr_core::factory::Factory): nanoid, uuid, random bytes, or any
 //!   sync or async closure that sees the request), whether a registration access token is
@@ -109,7 +111,7 @@ pub use body::read_json_object;
 pub use discovery::discovery_document;
 pub use error::ApiError;
 pub use observe::{OPENAPI_JSON, openapi_document};
-pub use ratelimit::{GovernorLimiter, Rate, RateLimiter, RateLimits};
+pub use ratelimit::{AddressKeying, GovernorLimiter, Limit, Rate, RateLimiter, RateLimits};
 
 use std::sync::Arc;
 

@@ -183,7 +183,7 @@ async fn over_the_limit_is_a_documented_429() {
     .unwrap();
     let options = HttpOptions {
         rate_limits: RateLimits {
-            registration_global: Some(Arc::new(limiter)),
+            registration_global: Some(crate::Limit::local(Arc::new(limiter))),
             ..Default::default()
         },
         ..Default::default()

@@ -20,7 +20,8 @@ use dcr_core::factory::Factory;
 use dcr_core::policy::RatIssuance;
 use dcr_core::registrar::PruneRules;
 use dcr_core::settings::{InitialAccessTokenMode, RegistrarSettings};
-use dcr_http::{GovernorLimiter, Rate, RateLimiter, RateLimits};
+use dcr_http::ratelimit::{OnBackendError, RedisBackend, RedisSettings};
+use dcr_http::{AddressKeying, Limit, Rate, RateLimits};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -39,7 +40,8 @@ use tracing::Level;
 
 use self::conn::ConnDeadline;
 use crate::config::{
-    ClientIdSetting, Config, IdFormat, InitialAccessTokenSetting, IssueRatSetting, RateConfig,
+    BackendErrorMode, ClientIdSetting, Config, IdFormat, InitialAccessTokenSetting,
+    IssueRatSetting, RateConfig,
 };
 use crate::storage::OpenStore;
 
@@ -102,31 +104,64 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
     for (name, path) in &reg.policies {
         builder = builder.policy(
             name.clone(),
-            crate::scripting::policy_script(name, &config.resolve(path))?,
+            crate::scripting::policy_script(name, &config.resolve(path), reg.body_limit)?,
         );
     }
     Ok(builder.build()?)
 }
 
-/// The rate limits of a configuration (none when `[rate_limit] enabled = false`).
-pub fn rate_limits(config: &Config) -> RateLimits {
+/// The rate limits of a configuration (none when `[rate_limit] enabled = false`): in this
+/// process, or shared through Redis when `backend` names it. Call within a Tokio runtime.
+pub fn rate_limits(config: &Config) -> anyhow::Result<RateLimits> {
     let rl = &config.rate_limit;
     if !rl.enabled {
-        return RateLimits::default();
+        return Ok(RateLimits::default());
     }
-    let make = |r: RateConfig| -> Option<Arc<dyn RateLimiter>> {
-        GovernorLimiter::new(Rate {
-            burst: r.burst,
-            per_second: r.per_second,
-        })
-        .map(|l| Arc::new(l) as Arc<dyn RateLimiter>)
+    let rate = |r: RateConfig| Rate {
+        burst: r.burst,
+        per_second: r.per_second,
     };
-    RateLimits {
-        registration_per_ip: make(rl.registration_per_ip),
-        registration_per_token: make(rl.registration_per_token),
-        registration_global: make(rl.registration_global),
-        management_per_client: make(rl.management_per_client),
+    let backend = match rl.redis_url() {
+        Some(url) => Some(
+            RedisBackend::new(RedisSettings {
+                url: url.to_owned(),
+                key_prefix: rl.redis_key_prefix.clone(),
+                timeout: Duration::from_millis(rl.redis_timeout_ms),
+                on_error: match rl.on_backend_error {
+                    BackendErrorMode::Allow => OnBackendError::Allow,
+                    BackendErrorMode::Local => OnBackendError::Local,
+                    BackendErrorMode::Deny => OnBackendError::Deny,
+                },
+            })
+            // The URL may hold a password: the error names the key, not the value.
+            .map_err(|e| anyhow::anyhow!("rate_limit.backend: not a usable Redis URL ({e})"))?,
+        ),
+        None => None,
+    };
+    if backend.is_some() {
+        tracing::info!(
+            on_backend_error = ?rl.on_backend_error,
+            timeout_ms = rl.redis_timeout_ms,
+            "rate limits are shared through Redis"
+        );
     }
+    let make = |name: &'static str, r: RateConfig| match &backend {
+        Some(b) => b.limit(name, rate(r)),
+        None => Limit::in_memory(rate(r)),
+    };
+    Ok(RateLimits {
+        registration_per_ip: make("registration_per_ip", rl.registration_per_ip),
+        registration_per_token: make("registration_per_token", rl.registration_per_token),
+        registration_global: make("registration_global", rl.registration_global),
+        management_per_client: make("management_per_client", rl.management_per_client),
+        management_invalid_token_per_ip: make(
+            "management_invalid_token_per_ip",
+            rl.management_invalid_token_per_ip,
+        ),
+        address_keying: AddressKeying::new(rl.ipv4_prefix, rl.ipv6_prefix)
+            .context("rate_limit.ipv4_prefix, rate_limit.ipv6_prefix: at most 32 and 128")?,
+        backend,
+    })
 }
 
 /// The process-wide Prometheus recorder (installed on first use; `None` if another
@@ -300,7 +335,7 @@ impl Application {
             tracing::warn!(iat_id = %token.id, label = ?token.label, policy = %policy,
                 "stored initial access token names a policy that is not configured; registrations with it will fail");
         }
-        let limits = rate_limits(config);
+        let limits = rate_limits(config)?;
         let router = build_router(config, registrar.clone(), limits.clone());
         Ok(Self {
             listener,

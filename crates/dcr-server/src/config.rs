@@ -15,6 +15,9 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod rate_limit;
+pub use rate_limit::{BackendErrorMode, RateConfig, RateLimitConfig};
+
 /// The whole configuration. Every key is optional.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -261,50 +264,6 @@ impl PruneConfig {
     }
 }
 
-/// A bucket: `burst` requests at once, refilled at `per_second`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateConfig {
-    /// Requests allowed at once.
-    pub burst: u32,
-    /// Requests per second refilled.
-    pub per_second: f64,
-}
-
-impl RateConfig {
-    const fn new(burst: u32, per_second: f64) -> Self {
-        Self { burst, per_second }
-    }
-}
-
-/// `[rate_limit]`: per process (each instance counts on its own).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimitConfig {
-    /// Master switch (benchmarks and conformance runs turn it off).
-    pub enabled: bool,
-    /// Registrations per client address.
-    pub registration_per_ip: RateConfig,
-    /// Registrations per initial access token.
-    pub registration_per_token: RateConfig,
-    /// Registrations in all.
-    pub registration_global: RateConfig,
-    /// Read, update and delete requests per client id.
-    pub management_per_client: RateConfig,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            registration_per_ip: RateConfig::new(20, 2.0),
-            registration_per_token: RateConfig::new(100, 10.0),
-            registration_global: RateConfig::new(500, 100.0),
-            management_per_client: RateConfig::new(30, 5.0),
-        }
-    }
-}
-
 /// `[limits]`: request, connection and shutdown bounds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -530,23 +489,7 @@ impl Config {
             );
         }
         self.trusted_proxy_nets()?;
-        for (key, rate) in [
-            ("registration_per_ip", self.rate_limit.registration_per_ip),
-            (
-                "registration_per_token",
-                self.rate_limit.registration_per_token,
-            ),
-            ("registration_global", self.rate_limit.registration_global),
-            (
-                "management_per_client",
-                self.rate_limit.management_per_client,
-            ),
-        ] {
-            anyhow::ensure!(
-                rate.burst >= 1 && rate.per_second.is_finite() && rate.per_second >= 0.001,
-                "rate_limit.{key}: burst must be at least 1 and per_second at least 0.001"
-            );
-        }
+        self.rate_limit.validate()?;
         let l = &self.limits;
         for (key, seconds) in [
             ("request_timeout_seconds", l.request_timeout_seconds),
@@ -703,6 +646,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("storage.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn rate_limit_backend_and_address_keys() {
+        let c = Config::from_toml("", Path::new(".")).unwrap();
+        assert_eq!(c.rate_limit.redis_url(), None);
+        assert_eq!(
+            (c.rate_limit.ipv4_prefix, c.rate_limit.ipv6_prefix),
+            (32, 64)
+        );
+        assert_eq!(c.rate_limit.on_backend_error, BackendErrorMode::Local);
+        let c = Config::from_toml(
+            "[rate_limit]\nbackend = \"rediss://:pw@cache:6380/2\"\non_backend_error = \"deny\"\nredis_timeout_ms = 20\nipv6_prefix = 56",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(c.rate_limit.redis_url(), Some("rediss://:pw@cache:6380/2"));
+        assert_eq!(c.rate_limit.on_backend_error, BackendErrorMode::Deny);
+        assert_eq!(c.rate_limit.ipv6_prefix, 56);
+        for (toml, key) in [
+            ("backend = \"memcached://x\"", "rate_limit.backend"),
+            ("backend = \"redis://\"", "rate_limit.backend"),
+            ("backend = \"redis://:pw@:6379/0\"", "rate_limit.backend"),
+            ("on_backend_error = \"retry\"", "on_backend_error"),
+            ("ipv6_prefix = 129", "rate_limit.ipv6_prefix"),
+            ("ipv4_prefix = 33", "rate_limit.ipv4_prefix"),
+            ("redis_timeout_ms = 0", "rate_limit.redis_timeout_ms"),
+            (
+                "management_invalid_token_per_ip = { burst = 0, per_second = 1.0 }",
+                "rate_limit.management_invalid_token_per_ip",
+            ),
+        ] {
+            let e = Config::from_toml(&format!("[rate_limit]\n{toml}"), Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
     }
 
     #[test]

@@ -7,11 +7,14 @@
 //!   token will carry; assign another array (or shadow it with `let`) to change them.
 //!
 //! `throw "message"` rejects the request with 400 `invalid_client_metadata` and that message.
-//! A runtime error, a non-string throw, or exceeding a limit is a 500 `server_error`; the detail
-//! is logged, not returned.
+//! A string, array or map over the engine's size limits is a 400 `invalid_client_metadata`
+//! naming the limit. A runtime error, a non-string throw, or exceeding the operation, call
+//! depth or wall-clock limit is a 500 `server_error`; the detail is logged, not returned.
 //!
 //! The engine is hardened: no module imports, no `eval`, limits on operations, call depth,
-//! expression depth, string, array and map sizes, and a wall-clock limit per run.
+//! expression depth, string, array and map sizes, and a wall-clock limit per run. The size
+//! limits are at least the registration body limit, so any request the server accepts fits in
+//! the engine (a body of N bytes holds no string, array or map of more than N elements).
 
 use std::cell::Cell;
 use std::path::Path;
@@ -31,16 +34,20 @@ thread_local! {
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-/// The hardened engine every script runs on.
-fn engine() -> Engine {
+/// The smallest size limit of strings (bytes), arrays and maps (elements) in the engine.
+const MIN_DATA_SIZE_LIMIT: usize = 64 * 1024;
+
+/// The hardened engine every script runs on; strings, arrays and maps may hold up to
+/// `data_limit` bytes or elements.
+fn engine(data_limit: usize) -> Engine {
     let mut engine = Engine::new();
     engine
         .set_max_operations(200_000)
         .set_max_call_levels(32)
         .set_max_expr_depths(64, 32)
-        .set_max_string_size(64 * 1024)
-        .set_max_array_size(4096)
-        .set_max_map_size(4096)
+        .set_max_string_size(data_limit)
+        .set_max_array_size(data_limit)
+        .set_max_map_size(data_limit)
         .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new())
         .on_print(|s| tracing::info!(target: "dcr::policy", "{s}"))
         .on_debug(|s, _, _| tracing::debug!(target: "dcr::policy", "{s}"))
@@ -82,18 +89,24 @@ fn run(engine: &Engine, ast: &AST, scope: &mut Scope<'_>) -> Result<Dynamic, Box
     result
 }
 
-/// Maps a script failure: a thrown string rejects, anything else is a server error.
-fn failure(name: &str, err: &EvalAltResult) -> PolicyError {
+/// Maps a script failure: a thrown string rejects, data over the engine's size limit
+/// (`data_limit`) rejects naming the limit, anything else is a server error.
+fn failure(name: &str, data_limit: usize, err: &EvalAltResult) -> PolicyError {
     match err {
         EvalAltResult::ErrorRuntime(value, _) if value.is_string() => {
             PolicyError::Reject(value.to_string())
         }
+        EvalAltResult::ErrorDataTooLarge(what, _) => PolicyError::Reject(format!(
+            "the client metadata is too large for policy {name}: {what} exceeds the policy engine's limit of {data_limit}"
+        )),
         other => PolicyError::Failed(format!("script {name}: {other}")),
     }
 }
 
 struct ScriptPolicy {
     name: String,
+    /// The engine's size limit of strings, arrays and maps.
+    data_limit: usize,
     engine: Arc<Engine>,
     ast: Arc<AST>,
 }
@@ -113,7 +126,8 @@ impl ScriptPolicy {
         scope.push("properties", properties);
         scope.push_constant_dynamic("request", request_map(&call.request));
         scope.push("registration_access_token_policies", rat_policies);
-        let _ = run(&self.engine, &self.ast, &mut scope).map_err(|e| failure(&self.name, &e))?;
+        let _ = run(&self.engine, &self.ast, &mut scope)
+            .map_err(|e| failure(&self.name, self.data_limit, &e))?;
 
         let properties = scope.get_value::<Dynamic>("properties").unwrap_or_default();
         let properties: Map<String, Value> = if properties.is_map() {
@@ -148,6 +162,7 @@ impl Policy for ScriptPolicy {
     async fn apply(&self, call: &mut PolicyCall) -> Result<(), PolicyError> {
         let me = ScriptPolicy {
             name: self.name.clone(),
+            data_limit: self.data_limit,
             engine: self.engine.clone(),
             ast: self.ast.clone(),
         };
@@ -163,12 +178,19 @@ impl Policy for ScriptPolicy {
     }
 }
 
-/// A policy backed by the Rhai script at `path`, compiled now.
-pub fn policy_script(name: &str, path: &Path) -> anyhow::Result<Arc<dyn Policy>> {
-    let engine = engine();
+/// A policy backed by the Rhai script at `path`, compiled now. `body_limit` is the largest
+/// request body the server accepts: the engine's size limits are at least that.
+pub fn policy_script(
+    name: &str,
+    path: &Path,
+    body_limit: usize,
+) -> anyhow::Result<Arc<dyn Policy>> {
+    let data_limit = body_limit.max(MIN_DATA_SIZE_LIMIT);
+    let engine = engine(data_limit);
     let ast = compile(&engine, path).with_context(|| format!("registration.policies.{name}"))?;
     Ok(Arc::new(ScriptPolicy {
         name: name.to_owned(),
+        data_limit,
         engine: Arc::new(engine),
         ast: Arc::new(ast),
     }))
@@ -176,7 +198,7 @@ pub fn policy_script(name: &str, path: &Path) -> anyhow::Result<Arc<dyn Policy>>
 
 /// The RAT issuance decision of the script at `path`: it sees `request` and must return a boolean.
 pub fn issuance_script(path: &Path) -> anyhow::Result<RatIssuance> {
-    let engine = Arc::new(engine());
+    let engine = Arc::new(engine(MIN_DATA_SIZE_LIMIT));
     let ast =
         Arc::new(compile(&engine, path).context("registration.issue_registration_access_token")?);
     Ok(RatIssuance::from_async(move |ctx: RequestContext| {
@@ -202,6 +224,8 @@ pub fn issuance_script(path: &Path) -> anyhow::Result<RatIssuance> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const LIMIT: usize = 56 * 1024;
 
     fn script(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -232,7 +256,7 @@ mod tests {
             let registration_access_token_policies = ["other"];
             "#,
         );
-        let p = policy_script("p", &path).unwrap();
+        let p = policy_script("p", &path, LIMIT).unwrap();
         let mut c = call();
         p.apply(&mut c).await.unwrap();
         assert_eq!(c.properties["logo_uri"], json!("https://x.example/l.png"));
@@ -248,26 +272,64 @@ mod tests {
         let (_d, path) = script(r#"throw "client_name is not allowed";"#);
         let mut c = call();
         assert_eq!(
-            policy_script("p", &path).unwrap().apply(&mut c).await,
+            policy_script("p", &path, LIMIT)
+                .unwrap()
+                .apply(&mut c)
+                .await,
             Err(PolicyError::Reject("client_name is not allowed".into()))
         );
         let (_d, path) = script("throw 42;");
         assert!(matches!(
-            policy_script("p", &path).unwrap().apply(&mut call()).await,
+            policy_script("p", &path, LIMIT)
+                .unwrap()
+                .apply(&mut call())
+                .await,
             Err(PolicyError::Failed(_))
         ));
         let (_d, path) = script("let x = 1 / 0;");
         assert!(matches!(
-            policy_script("p", &path).unwrap().apply(&mut call()).await,
+            policy_script("p", &path, LIMIT)
+                .unwrap()
+                .apply(&mut call())
+                .await,
             Err(PolicyError::Failed(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn inputs_within_the_body_limit_fit_and_larger_data_is_rejected_naming_the_limit() {
+        let (_d, path) = script(r#"properties.client_name = "b";"#);
+        let mut c = call();
+        for i in 0..5000 {
+            c.properties.insert(format!("x{i}"), json!(1));
+        }
+        c.properties
+            .insert("contacts".into(), json!(vec!["a@b.co"; 5000]));
+        policy_script("p", &path, LIMIT)
+            .unwrap()
+            .apply(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(c.properties["client_name"], json!("b"));
+        let (_d, path) = script("let a = []; a.pad(100000, 0);");
+        let r = policy_script("p", &path, LIMIT)
+            .unwrap()
+            .apply(&mut call())
+            .await;
+        let Err(PolicyError::Reject(message)) = r else {
+            panic!("{r:?}")
+        };
+        assert!(message.contains("limit of 65536"), "{message}");
     }
 
     #[tokio::test]
     async fn runaway_scripts_are_stopped() {
         let (_d, path) = script("loop { }");
         let started = Instant::now();
-        let r = policy_script("p", &path).unwrap().apply(&mut call()).await;
+        let r = policy_script("p", &path, LIMIT)
+            .unwrap()
+            .apply(&mut call())
+            .await;
         assert!(matches!(r, Err(PolicyError::Failed(_))));
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -275,7 +337,7 @@ mod tests {
     #[test]
     fn hardened_engine_refuses_imports_and_eval() {
         let (_d, path) = script(r#"import "/etc/passwd" as x;"#);
-        let p = policy_script("p", &path).unwrap();
+        let p = policy_script("p", &path, LIMIT).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -284,13 +346,13 @@ mod tests {
             Err(PolicyError::Failed(_))
         ));
         let (_d, path) = script(r#"eval("1")"#);
-        assert!(policy_script("p", &path).is_err());
+        assert!(policy_script("p", &path, LIMIT).is_err());
     }
 
     #[test]
     fn syntax_errors_name_file_and_line() {
         let (_d, path) = script("let x = ;\n");
-        let e = format!("{:#}", policy_script("p", &path).err().unwrap());
+        let e = format!("{:#}", policy_script("p", &path, LIMIT).err().unwrap());
         assert!(e.contains("p.rhai") && e.contains("line 1"), "{e}");
     }
 

@@ -51,15 +51,13 @@ impl StorageKind {
     }
 }
 
-/// An open store and what is needed to close it.
+/// An open store.
 #[derive(Clone)]
 pub struct OpenStore {
     /// The store.
     pub store: Arc<dyn Store>,
     /// The kind it is.
     pub kind: StorageKind,
-    sqlite: Option<SqliteStore>,
-    postgres: Option<PgStore>,
 }
 
 impl OpenStore {
@@ -70,18 +68,14 @@ impl OpenStore {
             StorageKind::Memory => Ok(Self {
                 store: Arc::new(MemoryStore::new()),
                 kind,
-                sqlite: None,
-                postgres: None,
             }),
             StorageKind::Sqlite(path) => {
                 let sqlite = SqliteStore::open(path)
                     .await
                     .with_context(|| format!("opening SQLite store {}", path.display()))?;
                 Ok(Self {
-                    store: Arc::new(sqlite.clone()),
+                    store: Arc::new(sqlite),
                     kind,
-                    sqlite: Some(sqlite),
-                    postgres: None,
                 })
             }
             StorageKind::Postgres => {
@@ -94,10 +88,8 @@ impl OpenStore {
                     .await
                     .context("opening PostgreSQL store (storage.url)")?;
                 Ok(Self {
-                    store: Arc::new(pg.clone()),
+                    store: Arc::new(pg),
                     kind,
-                    sqlite: None,
-                    postgres: Some(pg),
                 })
             }
         }
@@ -105,12 +97,7 @@ impl OpenStore {
 
     /// Closes connections cleanly.
     pub async fn close(&self) {
-        if let Some(s) = &self.sqlite {
-            s.close().await;
-        }
-        if let Some(p) = &self.postgres {
-            p.close().await;
-        }
+        self.store.close().await;
     }
 }
 

@@ -8,6 +8,7 @@
 mod codec;
 /// The PostgreSQL store.
 pub mod postgres;
+mod shared;
 /// The SQLite store.
 pub mod sqlite;
 /// Helpers for tests that need a PostgreSQL database of their own.

@@ -11,21 +11,21 @@
 //! - registration spends an initial access token use with one conditional `UPDATE`;
 //! - an update locks the presented registration access token (deleting it when rotating), then
 //!   the client row, so two rotations with one token never both succeed and two updates are
-//!   applied one after the other, never mixed.
+//!   applied one after the other, never mixed;
+//! - a delete by registration access token locks (deletes) that token first, in the same
+//!   order, so a delete and a rotation with one token never both succeed.
 
 use std::str::FromStr as _;
 use std::time::Duration;
 
 use dcr_core::store::{
-    ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord, InitialAccessTokenStore,
-    NewClient, RegistrationAccessTokenRecord, StoreError,
+    ClientDeletion, ClientUpdate, NewClient, RegistrationAccessTokenRecord, StoreError,
 };
-use dcr_core::token::TokenHash;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
-use crate::codec::{
-    backend, hash_from_bytes, i64_to_u64, metadata_from_text, metadata_to_text, policies_from_text,
-    policies_to_text, u64_to_i64,
+use crate::codec::{backend, metadata_to_text, or_conflict, policies_to_text};
+use crate::shared::{
+    INSERT_CLIENT, INSERT_RAT, SPEND_INITIAL_ACCESS_TOKEN, commit_if_deleted, sql_store,
 };
 
 /// How a [`PgStore`] connects.
@@ -55,56 +55,78 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-type ClientRow = (String, String, i64, i64, Option<String>, Option<i64>);
-type IatRow = (
-    String,
-    Vec<u8>,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    i64,
-);
-
-const CLIENT_COLUMNS: &str =
-    "client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at";
-const IAT_COLUMNS: &str = "id, token_hash, label, policies, created_at, expires_at, max_uses, uses";
-
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn client_from_row(row: ClientRow) -> Result<ClientRecord, StoreError> {
-    let (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) = row;
-    Ok(ClientRecord {
-        client_id,
-        metadata: metadata_from_text(&metadata)?,
-        created_at,
-        updated_at,
-        initial_access_token_id,
-        managed_at,
-    })
-}
-
-fn iat_from_row(row: IatRow) -> Result<InitialAccessTokenRecord, StoreError> {
-    let (id, hash, label, policies, created_at, expires_at, max_uses, uses) = row;
-    Ok(InitialAccessTokenRecord {
-        id,
-        hash: hash_from_bytes(&hash)?,
-        label,
-        policies: policies_from_text(&policies)?,
-        created_at,
-        expires_at,
-        max_uses: max_uses.map(i64_to_u64),
-        uses: i64_to_u64(uses),
-    })
-}
-
 /// Parses a `postgres://` URL. The error never repeats the URL (it may hold a password).
+///
+/// TLS follows the URL's `sslmode` and `sslrootcert` as libpq does (see the README, "Running
+/// several instances"): `disable`, `prefer` (the default), `require`, `verify-ca`,
+/// `verify-full`. As in libpq, `require` with a root certificate (`sslrootcert`, or
+/// `PGSSLROOTCERT`) verifies the chain, like `verify-ca`.
 pub fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
-    PgConnectOptions::from_str(url)
-        .map_err(|_| StoreError::Backend("not a valid postgres:// URL".into()))
+    if let Some(mode) = query_value(url, &["sslmode", "ssl-mode"])
+        && mode.parse::<PgSslMode>().is_err()
+    {
+        return Err(StoreError::backend(format!(
+            "sslmode {mode:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+        )));
+    }
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|_| StoreError::Backend("not a valid postgres:// URL".into()))?;
+    if matches!(options.get_ssl_mode(), PgSslMode::Require) && names_root_cert(url) {
+        return Ok(options.ssl_mode(PgSslMode::VerifyCa));
+    }
+    Ok(options)
+}
+
+/// The value of the first of `keys` in the URL's query (as written: these values need no
+/// decoding), if any.
+fn query_value<'a>(url: &'a str, keys: &[&str]) -> Option<&'a str> {
+    let (_, query) = url.split_once('?')?;
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        keys.contains(&key).then_some(value)
+    })
+}
+
+/// Whether the URL's query, or the environment, names a root certificate file.
+fn names_root_cert(url: &str) -> bool {
+    query_value(url, &["sslrootcert", "ssl-root-cert", "ssl-ca"]).is_some()
+        || std::env::var_os("PGSSLROOTCERT").is_some()
+}
+
+/// `sslmode` as the URL spells it.
+fn ssl_mode_name(mode: PgSslMode) -> &'static str {
+    match mode {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    }
+}
+
+/// Why connecting to the server of `connect` failed, naming the server and the TLS mode (never
+/// the password).
+fn connect_error(connect: &PgConnectOptions, err: impl std::fmt::Display) -> StoreError {
+    let mode = ssl_mode_name(connect.get_ssl_mode());
+    let mut reason = err.to_string();
+    // rustls refusing the certificate surfaces as an I/O error: say what to check.
+    if reason.contains("peer certificate") {
+        reason = format!(
+            "TLS: the server's certificate was refused ({reason}); check sslrootcert (the CA \
+             that signed it){}",
+            if mode == "verify-full" {
+                " and that the URL's host is a name the certificate is for"
+            } else {
+                ""
+            }
+        );
+    }
+    StoreError::backend(format!(
+        "cannot connect to PostgreSQL at {}:{} (sslmode={mode}): {reason}",
+        connect.get_host(),
+        connect.get_port()
+    ))
 }
 
 impl PgStore {
@@ -134,8 +156,8 @@ impl PgStore {
             .connect_with(connect.clone());
         let migration_pool = tokio::time::timeout(options.connect_timeout, migration_pool)
             .await
-            .map_err(|_| StoreError::Backend("timed out connecting to PostgreSQL".into()))?
-            .map_err(backend)?;
+            .map_err(|_| connect_error(&connect, "timed out"))?
+            .map_err(|e| connect_error(&connect, e))?;
         let migrated = sqlx::migrate!("./migrations/postgres")
             .run(&migration_pool)
             .await;
@@ -144,11 +166,11 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect);
+            .connect_with(connect.clone());
         let pool = tokio::time::timeout(options.connect_timeout, pool)
             .await
-            .map_err(|_| StoreError::Backend("timed out connecting to PostgreSQL".into()))?
-            .map_err(backend)?;
+            .map_err(|_| connect_error(&connect, "timed out"))?
+            .map_err(|e| connect_error(&connect, e))?;
         Ok(Self { pool })
     }
 
@@ -158,56 +180,37 @@ impl PgStore {
     }
 }
 
-#[async_trait::async_trait]
-impl ClientStore for PgStore {
+sql_store!(PgStore, read = pool, write = pool, {
     async fn insert_client(&self, new: NewClient<'_>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         if let Some((id, now)) = new.spend_initial_access_token {
             // The row lock taken by the UPDATE makes concurrent spenders queue, and each
             // re-checks the use limit against the committed count.
-            let spent = sqlx::query(
-                "UPDATE initial_access_tokens SET uses = uses + 1 WHERE id = $1 \
-                 AND (expires_at IS NULL OR expires_at > $2) AND (max_uses IS NULL OR uses < max_uses)",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            let spent = sqlx::query(SPEND_INITIAL_ACCESS_TOKEN)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             if spent.rows_affected() != 1 {
                 return Err(StoreError::InitialAccessTokenUnavailable);
             }
         }
         let c = new.client;
-        sqlx::query(
-            "INSERT INTO clients (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&c.client_id)
-        .bind(metadata_to_text(&c.metadata))
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(&c.initial_access_token_id)
-        .bind(c.managed_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::ClientExists } else { backend(e) })?;
+        sqlx::query(INSERT_CLIENT)
+            .bind(&c.client_id)
+            .bind(metadata_to_text(&c.metadata))
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .bind(&c.initial_access_token_id)
+            .bind(c.managed_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| or_conflict(e, StoreError::ClientExists))?;
         if let Some(rat) = new.registration_access_token {
             insert_rat(&mut tx, rat).await?;
         }
         tx.commit().await.map_err(backend)
-    }
-
-    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
-        ));
-        let row: Option<ClientRow> = sqlx::query_as(sql)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(client_from_row).transpose()
     }
 
     async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError> {
@@ -273,189 +276,98 @@ impl ClientStore for PgStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+    async fn delete_client(
+        &self,
+        client_id: &str,
+        deletion: ClientDeletion<'_>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
+        if let ClientDeletion::ByToken(hash) = deletion {
+            // The presented token first, deleted (locked), as an update locks it: a concurrent
+            // rotation with it either finished (we find it gone) or waits and finds it gone.
+            let held = sqlx::query(
+                "DELETE FROM registration_access_tokens WHERE token_hash = $1 AND client_id = $2",
+            )
+            .bind(hash.as_bytes().as_slice())
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected()
+                == 1;
+            if !held {
+                return Ok(false);
+            }
+        }
         sqlx::query("DELETE FROM registration_access_tokens WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(deleted.rows_affected() == 1)
-    }
-
-    async fn find_registration_access_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<RegistrationAccessTokenRecord>, StoreError> {
-        let row: Option<(Vec<u8>, String, String, i64)> = sqlx::query_as(
-            "SELECT token_hash, client_id, policies, created_at FROM registration_access_tokens WHERE token_hash = $1",
-        )
-        .bind(hash.as_bytes().as_slice())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.map(|(h, client_id, policies, created_at)| {
-            Ok(RegistrationAccessTokenRecord {
-                hash: hash_from_bytes(&h)?,
-                client_id,
-                policies: policies_from_text(&policies)?,
-                created_at,
-            })
-        })
-        .transpose()
-    }
-
-    async fn revoke_registration_access_token(&self, hash: &TokenHash) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM registration_access_tokens WHERE token_hash = $1")
-            .bind(hash.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn list_clients(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ClientRecord>, StoreError> {
-        // Ids are `COLLATE "C"` (byte order, like the other stores): the primary key serves this.
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients \
-             WHERE $1::text IS NULL OR client_id > $1::text ORDER BY client_id LIMIT $2"
-        ));
-        let rows: Vec<ClientRow> = sqlx::query_as(sql)
-            .bind(after)
-            .bind(u64_to_i64(limit as u64))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.into_iter().map(client_from_row).collect()
-    }
-
-    async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE clients SET managed_at = $2 WHERE client_id = $1 AND managed_at IS NULL",
+        // Then the client, by the same lock order as an update (token, then client); when
+        // pruning, only while it is still unmanaged (re-checked on the row once locked).
+        let deleted = sqlx::query(
+            "DELETE FROM clients WHERE client_id = $1 \
+             AND (NOT $2 OR (initial_access_token_id IS NULL AND managed_at IS NULL))",
         )
         .bind(client_id)
-        .bind(at)
-        .execute(&self.pool)
+        .bind(matches!(deletion, ClientDeletion::IfUnmanagedOpen))
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(())
+        // Not deleted: rolled back, its tokens stay.
+        commit_if_deleted(tx, deleted.rows_affected()).await
     }
-
-    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
-        sqlx::query_as(
-            "SELECT client_id, created_at FROM clients WHERE initial_access_token_id IS NULL AND managed_at IS NULL \
-             ORDER BY created_at, client_id LIMIT $1",
-        )
-        .bind(u64_to_i64(limit as u64))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)
-    }
-
-    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM clients WHERE initial_access_token_id IS NULL AND managed_at IS NULL",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(i64_to_u64(n))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-}
+});
 
 async fn insert_rat(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     rat: &RegistrationAccessTokenRecord,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO registration_access_tokens (token_hash, client_id, policies, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(rat.hash.as_bytes().as_slice())
-    .bind(&rat.client_id)
-    .bind(policies_to_text(&rat.policies)?)
-    .bind(rat.created_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| if is_unique_violation(&e) { StoreError::TokenExists } else { backend(e) })?;
+    sqlx::query(INSERT_RAT)
+        .bind(rat.hash.as_bytes().as_slice())
+        .bind(&rat.client_id)
+        .bind(policies_to_text(&rat.policies)?)
+        .bind(rat.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
     Ok(())
 }
 
-#[async_trait::async_trait]
-impl InitialAccessTokenStore for PgStore {
-    async fn insert_initial_access_token(
-        &self,
-        t: &InitialAccessTokenRecord,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO initial_access_tokens (id, token_hash, label, policies, created_at, expires_at, max_uses, uses) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&t.id)
-        .bind(t.hash.as_bytes().as_slice())
-        .bind(&t.label)
-        .bind(policies_to_text(&t.policies)?)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(t.max_uses.map(u64_to_i64))
-        .bind(u64_to_i64(t.uses))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::TokenExists } else { backend(e) })?;
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(url: &str) -> &'static str {
+        ssl_mode_name(parse_url(url).unwrap().get_ssl_mode())
     }
 
-    async fn find_initial_access_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<InitialAccessTokenRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IAT_COLUMNS} FROM initial_access_tokens WHERE token_hash = $1"
-        ));
-        let row: Option<IatRow> = sqlx::query_as(sql)
-            .bind(hash.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(iat_from_row).transpose()
+    #[test]
+    fn sslmode_is_read_from_the_url_as_libpq_reads_it() {
+        if std::env::var_os("PGSSLMODE").is_some() || std::env::var_os("PGSSLROOTCERT").is_some() {
+            return;
+        }
+        assert_eq!(mode("postgres://u@h/db"), "prefer", "the default");
+        for m in ["disable", "prefer", "require", "verify-ca", "verify-full"] {
+            assert_eq!(mode(&format!("postgres://u@h/db?sslmode={m}")), m);
+        }
+        assert_eq!(
+            mode("postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem"),
+            "verify-ca",
+            "require with a root certificate verifies the chain"
+        );
+        assert_eq!(
+            mode("postgres://u@h/db?sslrootcert=/ca.pem&sslmode=verify-full"),
+            "verify-full"
+        );
     }
 
-    async fn list_initial_access_tokens(
-        &self,
-    ) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IAT_COLUMNS} FROM initial_access_tokens ORDER BY created_at, id"
-        ));
-        let rows: Vec<IatRow> = sqlx::query_as(sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.into_iter().map(iat_from_row).collect()
-    }
-
-    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM initial_access_tokens WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+    #[test]
+    fn an_unknown_sslmode_is_named_and_the_url_is_not_repeated() {
+        let err = parse_url("postgres://u:hunter2@h/db?sslmode=verify").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("\"verify\" is not one of"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
     }
 }

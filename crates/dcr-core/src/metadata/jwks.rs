@@ -8,6 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
+use super::members::{CLIENT_KEY_MEMBERS, ClientKey};
+
 /// Members that only private or symmetric keys carry.
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
 
@@ -385,36 +387,21 @@ pub fn check_set(set: &Value, label: &str) -> Result<Vec<KeyInfo>, String> {
     Ok(infos)
 }
 
-/// The keys a client's metadata needs in its JWK Set: `(member, purpose, alg)`.
+/// The keys a client's metadata needs in its JWK Set: `(member, purpose, alg)`, signatures
+/// first (the members of the member table whose algorithm needs a client key).
 pub fn needed_keys(m: &Map<String, Value>) -> Vec<(&'static str, Purpose, String)> {
     let s = |k: &str| m.get(k).and_then(Value::as_str);
+    let private_key_jwt = s("token_endpoint_auth_method") == Some("private_key_jwt");
     let mut out = Vec::new();
-    if s("token_endpoint_auth_method") == Some("private_key_jwt")
-        && let Some(alg) = s("token_endpoint_auth_signing_alg")
-    {
-        out.push((
-            "token_endpoint_auth_signing_alg",
-            Purpose::Verify,
-            alg.to_owned(),
-        ));
-    }
-    for member in [
-        "request_object_signing_alg",
-        "backchannel_authentication_request_signing_alg",
-    ] {
-        if let Some(alg) = s(member).filter(|a| is_asymmetric_jws(a)) {
-            out.push((member, Purpose::Verify, alg.to_owned()));
-        }
-    }
-    for member in [
-        "id_token_encrypted_response_alg",
-        "userinfo_encrypted_response_alg",
-        "introspection_encrypted_response_alg",
-        "authorization_encrypted_response_alg",
-    ] {
-        if let Some(alg) = s(member).filter(|a| is_asymmetric_jwe(a)) {
-            out.push((member, Purpose::Encrypt, alg.to_owned()));
-        }
+    for &(member, key) in CLIENT_KEY_MEMBERS.iter() {
+        let Some(alg) = s(member) else { continue };
+        let purpose = match key {
+            ClientKey::VerifyForPrivateKeyJwt if private_key_jwt => Purpose::Verify,
+            ClientKey::Verify if is_asymmetric_jws(alg) => Purpose::Verify,
+            ClientKey::Encrypt if is_asymmetric_jwe(alg) => Purpose::Encrypt,
+            _ => continue,
+        };
+        out.push((member, purpose, alg.to_owned()));
     }
     out
 }

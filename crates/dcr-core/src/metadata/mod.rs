@@ -1,14 +1,35 @@
 //! Client metadata (RFC 7591 §2, OpenID Connect Dynamic Client Registration 1.0 §2):
 //! the validated model, the server's supported values, and the validator.
+//!
+//! Where things live:
+//! - `members.rs`: the member table, one row per member (kind, feature, default, allowed
+//!   values and their discovery member, URI rule, language tagging, secret and key rules);
+//! - `server.rs`: what the server supports (`ServerMetadata`, `Features`) and discovery;
+//! - `validate.rs`: the pipeline, one named step per line, and `Validator`;
+//! - the steps by concern: `defaults.rs`, `types.rs`, `choices.rs` (allowed values, RP
+//!   Metadata Choices), `rules.rs` (rules between members), `uris.rs`, `keys.rs` (with
+//!   `jwks.rs`), `lang.rs` (BCP 47), `bounds.rs` (what may be stored);
+//! - `application_type.rs`: `application_type` inferred from the redirect URIs (an option);
+//! - `statement.rs` (software statements, RFC 7591 §2.3) and `remote.rs` (documents at
+//!   `jwks_uri` and `sector_identifier_uri`).
 
 mod application_type;
+/// Bounds on stored documents (nesting depth, size).
+pub mod bounds;
+mod choices;
+mod defaults;
 /// Validation of client JWK Sets from raw JSON.
 pub mod jwks;
+mod keys;
 /// BCP 47 language tag well-formedness.
 pub mod lang;
+mod members;
 mod remote;
+mod rules;
 mod server;
 mod statement;
+mod types;
+mod uris;
 mod validate;
 
 #[cfg(test)]
@@ -24,6 +45,8 @@ pub use validate::{Validator, needs_secret_after_defaults, validate};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
+
+use members::Secret;
 
 /// Which RFC 7591 error a metadata rejection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +77,17 @@ impl MetadataError {
         Self {
             kind: MetadataErrorKind::InvalidClientMetadata,
             description: description.into(),
+        }
+    }
+
+    /// The error for a rule about the member `member`: `invalid_redirect_uri` when it is
+    /// `redirect_uris` (RFC 7591 §3.2.2: "the value of one or more redirection URIs is
+    /// invalid"), `invalid_client_metadata` for any other member.
+    pub fn member(member: &str, description: impl Into<String>) -> Self {
+        if member == "redirect_uris" {
+            Self::redirect(description)
+        } else {
+            Self::metadata(description)
         }
     }
 
@@ -159,25 +193,6 @@ const SECRETLESS_AUTH_METHODS: &[&str] = &[
     "attest_jwt_client_auth_dpop",
 ];
 
-/// Members whose `HS*` algorithm means the client secret is the key.
-const SIGNING_ALG_MEMBERS: &[&str] = &[
-    "id_token_signed_response_alg",
-    "request_object_signing_alg",
-    "token_endpoint_auth_signing_alg",
-    "userinfo_signed_response_alg",
-    "introspection_signed_response_alg",
-    "authorization_signed_response_alg",
-];
-
-/// Members whose symmetric key-management algorithm derives its key from the client secret.
-const ENCRYPTION_ALG_MEMBERS: &[&str] = &[
-    "id_token_encrypted_response_alg",
-    "request_object_encryption_alg",
-    "userinfo_encrypted_response_alg",
-    "introspection_encrypted_response_alg",
-    "authorization_encrypted_response_alg",
-];
-
 /// Whether a client described by `metadata` needs a client secret: its token endpoint
 /// authentication method uses one, or one of its algorithms is keyed by it (`HS*`, `dir`, `A*KW`).
 pub fn needs_secret(metadata: &Map<String, Value>) -> bool {
@@ -186,19 +201,19 @@ pub fn needs_secret(metadata: &Map<String, Value>) -> bool {
 
 /// [`needs_secret`] over any way of looking members up (e.g. input over defaults, uncopied).
 pub(crate) fn needs_secret_by<'a>(get: impl Fn(&str) -> Option<&'a Value>) -> bool {
-    let method = get("token_endpoint_auth_method").and_then(Value::as_str);
-    if !method.is_some_and(|m| SECRETLESS_AUTH_METHODS.contains(&m)) {
-        return true;
-    }
-    let str_of = |k: &str| get(k).and_then(Value::as_str);
-    SIGNING_ALG_MEMBERS
-        .iter()
-        .filter_map(|k| str_of(k))
-        .any(|alg| alg.starts_with("HS"))
-        || ENCRYPTION_ALG_MEMBERS
-            .iter()
-            .filter_map(|k| str_of(k))
-            .any(|alg| alg == "dir" || alg.starts_with('A'))
+    members::SECRET_MEMBERS.iter().any(|&(name, rule)| {
+        let value = get(name).and_then(Value::as_str);
+        match rule {
+            Secret::No => false,
+            Secret::UnlessSecretless => {
+                !value.is_some_and(|m| SECRETLESS_AUTH_METHODS.contains(&m))
+            }
+            Secret::HmacAlg => value.is_some_and(|alg| alg.starts_with("HS")),
+            Secret::SymmetricEncryption => {
+                value.is_some_and(|alg| alg == "dir" || alg.starts_with('A'))
+            }
+        }
+    })
 }
 
 impl ClientMetadata {

@@ -133,7 +133,7 @@ pub fn check_sector_document(metadata: &ClientMetadata, doc: &Value) -> Result<(
     let grants = strings("grant_types");
     if grants
         .iter()
-        .any(|g| *g == super::validate::CIBA_GRANT || *g == super::validate::DEVICE_GRANT)
+        .any(|g| *g == super::rules::CIBA_GRANT || *g == super::rules::DEVICE_GRANT)
         && let Some(jwks_uri) = metadata.str("jwks_uri")
         && !listed.contains(&jwks_uri)
     {

@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::members::{Advertise, MEMBERS};
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -233,171 +235,34 @@ impl Default for ServerMetadata {
 }
 
 impl ServerMetadata {
-    /// The discovery members (RFC 8414 / OpenID Connect Discovery) that describe what
-    /// registration accepts.
+    /// The discovery members (RFC 8414 §2 / OpenID Connect Discovery 1.0 §3) that describe
+    /// what registration accepts: the supported-value list and the boolean flag of every
+    /// recognised member of the member table.
     pub fn discovery_members(&self) -> Map<String, Value> {
         let mut m = Map::new();
-        fn put(m: &mut Map<String, Value>, k: &str, v: &[String]) {
-            m.insert(k.to_owned(), Value::from(v.to_vec()));
-        }
-        put(&mut m, "grant_types_supported", &self.grant_types_supported);
-        put(
-            &mut m,
-            "response_types_supported",
-            &self.response_types_supported,
-        );
-        put(
-            &mut m,
-            "response_modes_supported",
-            &self.response_modes_supported,
-        );
-        put(
-            &mut m,
-            "token_endpoint_auth_methods_supported",
-            &self.token_endpoint_auth_methods_supported,
-        );
-        put(
-            &mut m,
-            "token_endpoint_auth_signing_alg_values_supported",
-            &self.token_endpoint_auth_signing_alg_values_supported,
-        );
-        put(
-            &mut m,
-            "id_token_signing_alg_values_supported",
-            &self.id_token_signing_alg_values_supported,
-        );
-        put(
-            &mut m,
-            "subject_types_supported",
-            &self.subject_types_supported,
-        );
-        put(&mut m, "scopes_supported", &self.scopes_supported);
-        if !self.acr_values_supported.is_empty() {
-            put(&mut m, "acr_values_supported", &self.acr_values_supported);
-        }
-        let f = &self.features;
-        if f.jwt_userinfo {
-            put(
-                &mut m,
-                "userinfo_signing_alg_values_supported",
-                &self.userinfo_signing_alg_values_supported,
-            );
-        }
-        if f.jwt_introspection {
-            put(
-                &mut m,
-                "introspection_signing_alg_values_supported",
-                &self.introspection_signing_alg_values_supported,
-            );
-        }
-        if f.jwt_response_modes {
-            put(
-                &mut m,
-                "authorization_signing_alg_values_supported",
-                &self.authorization_signing_alg_values_supported,
-            );
-        }
-        if f.request_objects {
-            put(
-                &mut m,
-                "request_object_signing_alg_values_supported",
-                &self.request_object_signing_alg_values_supported,
-            );
-        }
-        if f.encryption {
-            put(
-                &mut m,
-                "id_token_encryption_alg_values_supported",
-                &self.encryption_alg_values_supported,
-            );
-            put(
-                &mut m,
-                "id_token_encryption_enc_values_supported",
-                &self.encryption_enc_values_supported,
-            );
-            for (on, prefix) in [
-                (f.jwt_userinfo, "userinfo"),
-                (f.jwt_introspection, "introspection"),
-                (f.jwt_response_modes, "authorization"),
-            ] {
-                if on {
-                    put(
-                        &mut m,
-                        &format!("{prefix}_encryption_alg_values_supported"),
-                        &self.encryption_alg_values_supported,
-                    );
-                    put(
-                        &mut m,
-                        &format!("{prefix}_encryption_enc_values_supported"),
-                        &self.encryption_enc_values_supported,
-                    );
+        for member in MEMBERS.iter().filter(|x| (x.on)(&self.features)) {
+            if let Some(supported) = member.supported {
+                let values = (supported.values)(self);
+                let advertised: Option<Vec<String>> = match supported.advertise {
+                    Advertise::Always => Some(values.to_vec()),
+                    Advertise::IfNonEmpty => (!values.is_empty()).then(|| values.to_vec()),
+                    Advertise::Asymmetric => Some(
+                        values
+                            .iter()
+                            .filter(|a| !a.starts_with("HS") && a.as_str() != "none")
+                            .cloned()
+                            .collect(),
+                    ),
+                };
+                if let Some(advertised) = advertised {
+                    m.insert(supported.key.to_owned(), Value::from(advertised));
                 }
             }
-            if f.request_objects {
-                put(
-                    &mut m,
-                    "request_object_encryption_alg_values_supported",
-                    &self.request_object_encryption_alg_values_supported,
-                );
-                put(
-                    &mut m,
-                    "request_object_encryption_enc_values_supported",
-                    &self.request_object_encryption_enc_values_supported,
-                );
+            if let Some((key, when)) = member.flag
+                && when(&self.features)
+            {
+                m.insert(key.to_owned(), Value::Bool(true));
             }
-        }
-        if f.ciba {
-            put(
-                &mut m,
-                "backchannel_token_delivery_modes_supported",
-                &self.backchannel_token_delivery_modes_supported,
-            );
-            m.insert(
-                "backchannel_user_code_parameter_supported".into(),
-                Value::Bool(true),
-            );
-            if f.request_objects {
-                let algs: Vec<String> = self
-                    .backchannel_authentication_request_signing_alg_values_supported
-                    .iter()
-                    .filter(|a| !a.starts_with("HS") && a.as_str() != "none")
-                    .cloned()
-                    .collect();
-                put(
-                    &mut m,
-                    "backchannel_authentication_request_signing_alg_values_supported",
-                    &algs,
-                );
-            }
-        }
-        if f.rich_authorization_requests {
-            put(
-                &mut m,
-                "authorization_details_types_supported",
-                &self.authorization_details_types_supported,
-            );
-        }
-        if f.backchannel_logout {
-            m.insert("backchannel_logout_supported".into(), Value::Bool(true));
-            m.insert(
-                "backchannel_logout_session_supported".into(),
-                Value::Bool(true),
-            );
-        }
-        if f.mtls_certificate_bound_access_tokens {
-            m.insert(
-                "tls_client_certificate_bound_access_tokens".into(),
-                Value::Bool(true),
-            );
-        }
-        if f.pushed_authorization_requests && f.require_pushed_authorization_requests {
-            m.insert(
-                "require_pushed_authorization_requests".into(),
-                Value::Bool(true),
-            );
-        }
-        if f.request_objects && f.require_signed_request_object {
-            m.insert("require_signed_request_object".into(), Value::Bool(true));
         }
         m
     }

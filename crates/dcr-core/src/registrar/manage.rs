@@ -194,7 +194,10 @@ impl Registrar {
         authorized: AuthorizedClient,
     ) -> Result<(), RegistrationError> {
         let client_id = authorized.client.client_id;
-        let result = match self.inner.store.delete_client(&client_id).await {
+        // Only while the presented token is still bound to the client, checked in the
+        // store's transaction: a rotation that won a race makes this delete a 401.
+        let deletion = crate::store::ClientDeletion::ByToken(&authorized.token.hash);
+        let result = match self.inner.store.delete_client(&client_id, deletion).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(RegistrationError::InvalidToken(TokenProblem::Unknown)),
             Err(e) => Err(e.into()),
@@ -218,7 +221,7 @@ impl Registrar {
         let result = self
             .inner
             .store
-            .delete_client(client_id)
+            .delete_client(client_id, crate::store::ClientDeletion::Unconditional)
             .await
             .map_err(RegistrationError::from);
         if !matches!(result, Ok(false)) {

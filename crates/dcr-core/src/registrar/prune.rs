@@ -82,14 +82,13 @@ impl Registrar {
                     break;
                 }
                 index += 1;
-                // Re-checked just before deleting: a client managed meanwhile stays.
-                let still = store
-                    .get_client(&client_id)
-                    .await?
-                    .is_some_and(|c| c.managed_at.is_none() && c.initial_access_token_id.is_none());
-                // A client managed or deleted meanwhile leaves the list too: progress.
+                // Re-checked by the store as it deletes: a client managed meanwhile stays (and
+                // leaves the list too: progress). Its record is not decoded.
                 progressed = true;
-                if still && store.delete_client(&client_id).await? {
+                if store
+                    .delete_client(&client_id, crate::store::ClientDeletion::IfUnmanagedOpen)
+                    .await?
+                {
                     AuditEvent {
                         created_at: Some(created_at),
                         ..AuditEvent::new("prune").with_client_id(Some(&client_id))

@@ -4,8 +4,12 @@
 //! changes more than one record does so atomically, so a crash or a concurrent request never
 //! leaves a half-written state.
 
+#[cfg(feature = "test-util")]
+pub mod conformance;
+mod decode;
 mod memory;
 
+pub use decode::{decode_metadata, list_decodable};
 pub use memory::MemoryStore;
 
 use crate::metadata::ClientMetadata;
@@ -100,6 +104,21 @@ pub struct ClientUpdate<'a> {
     pub rotate_to: Option<&'a RegistrationAccessTokenRecord>,
 }
 
+/// On what authority a client is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientDeletion<'a> {
+    /// RFC 7592 §2.3: by the holder of this registration access token. The client is deleted
+    /// only if, in the same transaction, the token still exists and is bound to it (a
+    /// concurrent rotation or revocation wins over a delete that checked the token earlier).
+    ByToken(&'a TokenHash),
+    /// Pruning: only if, in the same transaction, the client is still an unmanaged open
+    /// registration (no initial access token, never managed), so a client managed meanwhile
+    /// stays. The record is not decoded: a client whose record cannot be decoded is pruned too.
+    IfUnmanagedOpen,
+    /// By an operator: whatever its tokens.
+    Unconditional,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -116,6 +135,16 @@ pub enum StoreError {
     /// A token hash collided with an existing one.
     #[error("token hash already exists")]
     TokenExists,
+    /// The stored record of a client cannot be decoded (such as metadata that is not JSON, or
+    /// JSON nested deeper than the reader accepts). Only that client is affected: listing
+    /// leaves it out (logging an error that names it) and other clients are served.
+    #[error("stored client {client_id} cannot be decoded: {reason}")]
+    Undecodable {
+        /// The client whose record cannot be decoded.
+        client_id: String,
+        /// What is wrong with it (never the stored text).
+        reason: String,
+    },
     /// The backend failed; the backend's error is kept as the source.
     #[error("backend: {0}")]
     Backend(#[source] crate::error::BoxError),
@@ -129,20 +158,34 @@ impl StoreError {
 }
 
 /// Storage of clients and registration access tokens.
+///
+/// A store must implement the first seven methods. The others are maintenance with defaults:
+/// pruning abandoned open registrations needs `mark_managed`, `unmanaged_open_clients` and
+/// `count_unmanaged_open_clients` (by default nothing is ever a pruning candidate, so pruning
+/// deletes nothing), readiness probes call `ping` (by default the store is always ready) and
+/// shutdown calls `close` (by default nothing to close).
+///
+/// Prove an implementation with the conformance suite (`dcr_core::store::conformance`, feature
+/// `test-util`).
 #[async_trait::async_trait]
 pub trait ClientStore: Send + Sync + 'static {
     /// Inserts a new client with its first RAT, spending an IAT use if asked; all or nothing.
     async fn insert_client(&self, new: NewClient<'_>) -> Result<(), StoreError>;
 
-    /// The client `client_id`.
+    /// The client `client_id`; [`StoreError::Undecodable`] if its record cannot be decoded.
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
 
     /// Replaces a client's record (and rotates its RAT if asked); all or nothing. A `managed_at`
     /// already stored is kept (it records the first time).
     async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError>;
 
-    /// Deletes a client and every RAT bound to it. `false` if there was no such client.
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Deletes a client and every RAT bound to it, all or nothing. `false` if nothing was
+    /// deleted: there was no such client or its condition ([`ClientDeletion`]) did not hold.
+    async fn delete_client(
+        &self,
+        client_id: &str,
+        deletion: ClientDeletion<'_>,
+    ) -> Result<bool, StoreError>;
 
     /// The RAT with this hash.
     async fn find_registration_access_token(
@@ -153,26 +196,45 @@ pub trait ClientStore: Send + Sync + 'static {
     /// Deletes the RAT with this hash (no error if it does not exist).
     async fn revoke_registration_access_token(&self, hash: &TokenHash) -> Result<(), StoreError>;
 
-    /// Clients in client id order, starting after `after`, at most `limit`.
+    /// Clients in client id order, starting after `after`, at most `limit`. A client whose
+    /// record cannot be decoded is left out, with an error log naming it
+    /// ([`list_decodable`]), so one bad record never breaks listing.
     async fn list_clients(
         &self,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ClientRecord>, StoreError>;
 
-    /// Records that a client was managed or used, unless it already was (`managed_at` keeps
-    /// the first time). Unknown clients are ignored.
-    async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError>;
+    /// Maintenance: records that a client was managed or used, unless it already was
+    /// (`managed_at` keeps the first time). Unknown clients are ignored. By default, nothing
+    /// is recorded.
+    async fn mark_managed(&self, client_id: &str, at: i64) -> Result<(), StoreError> {
+        let _ = (client_id, at);
+        Ok(())
+    }
 
-    /// Clients registered without an initial access token and never managed or used,
-    /// oldest first, at most `limit`: `(client_id, created_at)`.
-    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Maintenance: clients registered without an initial access token and never managed or
+    /// used, oldest first, at most `limit`: `(client_id, created_at)`. By default none: a
+    /// store that does not track management never offers a client for pruning.
+    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
 
-    /// How many clients [`ClientStore::unmanaged_open_clients`] would list without a limit.
-    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError>;
+    /// Maintenance: how many clients [`ClientStore::unmanaged_open_clients`] would list
+    /// without a limit. By default 0.
+    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 
-    /// Checks that the store answers.
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Checks that the store answers. By default it always does.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Closes connections and flushes what must be flushed, after in-flight operations finish.
+    /// By default there is nothing to close.
+    async fn close(&self) {}
 }
 
 /// Storage of initial access tokens.

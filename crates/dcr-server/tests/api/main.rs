@@ -4,8 +4,11 @@
 
 mod helpers;
 
+mod abuse_limits;
 mod configuration;
 mod connections;
+mod hostile_metadata;
+mod hostile_requests;
 mod initial_access_tokens;
 mod interop_openidconnect;
 mod library;
@@ -18,3 +21,6 @@ mod process;
 mod registration;
 mod remote_documents;
 mod request_ids;
+mod shared_limits;
+mod store_races;
+mod undecodable_clients;

@@ -1,0 +1,382 @@
+//! The group commit, job by job: what each job of a group gets, and what is stored.
+
+use dcr_core::metadata::ClientMetadata;
+use serde_json::json;
+
+use dcr_core::store::{ClientStore as _, InitialAccessTokenRecord, InitialAccessTokenStore as _};
+
+use super::*;
+use crate::codec::{ClientRow, hash_from_bytes, metadata_to_text};
+use crate::sqlite::SqliteStore;
+
+async fn open() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("dcr.db")).await.unwrap();
+    (store, dir)
+}
+
+fn rat(token: &str, client_id: &str) -> NewRat {
+    NewRat {
+        hash: TokenHash::of(token),
+        client_id: client_id.to_owned(),
+        policies: r#"["tenant"]"#.to_owned(),
+        created_at: 100,
+    }
+}
+
+/// A registration of `client_id` with a token made from `token`, spending a use of the
+/// initial access token `iat` if given.
+fn insert(client_id: &str, token: &str, iat: Option<&str>) -> WriteOp {
+    WriteOp::Insert {
+        client_id: client_id.to_owned(),
+        metadata: json!({ "client_id": client_id, "client_name": token }).to_string(),
+        created_at: 100,
+        updated_at: 100,
+        initial_access_token_id: iat.map(str::to_owned),
+        managed_at: None,
+        rat: Some(rat(token, client_id)),
+        spend: iat.map(|id| (id.to_owned(), 100)),
+    }
+}
+
+/// An open registration: the fast path's kind of job.
+fn register(client_id: &str, token: &str) -> WriteOp {
+    insert(client_id, token, None)
+}
+
+fn update(client_id: &str, presented: &str, rotate_to: Option<&str>) -> WriteOp {
+    WriteOp::Update {
+        client_id: client_id.to_owned(),
+        metadata: json!({ "client_id": client_id, "client_name": "updated" }).to_string(),
+        updated_at: 200,
+        managed_at: None,
+        presented: *TokenHash::of(presented).as_bytes(),
+        rotate_to: rotate_to.map(|t| rat(t, client_id)),
+    }
+}
+
+fn jobs(ops: Vec<WriteOp>) -> Vec<Job> {
+    ops.into_iter()
+        .map(|op| Job {
+            op,
+            done: oneshot::channel().0,
+        })
+        .collect()
+}
+
+/// Commits `ops` as one group, as the writer task does; the outcomes, as `Debug` text.
+async fn group(store: &SqliteStore, ops: Vec<WriteOp>) -> Vec<String> {
+    commit_group(&store.writer, &jobs(ops))
+        .await
+        .iter()
+        .map(|outcome| format!("{outcome:?}"))
+        .collect()
+}
+
+/// Runs only the fast path on `ops` and commits; the outcomes it settled, as `Debug` text.
+async fn bulk(store: &SqliteStore, ops: Vec<WriteOp>) -> Vec<Option<String>> {
+    let jobs = jobs(ops);
+    let mut tx = store.writer.begin().await.unwrap();
+    let settled = insert_open_registrations(&mut tx, &jobs).await.unwrap();
+    tx.commit().await.unwrap();
+    settled
+        .iter()
+        .map(|outcome| outcome.as_ref().map(|o| format!("{o:?}")))
+        .collect()
+}
+
+async fn client_row(store: &SqliteStore, client_id: &str) -> Option<ClientRow> {
+    sqlx::query_as(
+        "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at FROM clients WHERE client_id = ?1",
+    )
+    .bind(client_id)
+    .fetch_optional(&store.reader)
+    .await
+    .unwrap()
+}
+
+/// The client holding the registration access token made from `token`.
+async fn owner(store: &SqliteStore, token: &str) -> Option<String> {
+    store
+        .find_registration_access_token(&TokenHash::of(token))
+        .await
+        .unwrap()
+        .map(|rat| rat.client_id)
+}
+
+async fn count_clients(store: &SqliteStore) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM clients")
+        .fetch_one(&store.reader)
+        .await
+        .unwrap()
+}
+
+const OK: &str = "Ok(())";
+const CLIENT_EXISTS: &str = "Err(ClientExists)";
+const TOKEN_EXISTS: &str = "Err(TokenExists)";
+
+#[tokio::test]
+async fn bulk_path_stores_every_column_exactly() {
+    let (store, _dir) = open().await;
+    let tricky = ClientMetadata::from_trusted(
+        json!({
+            "client_id": "exact",
+            "client_name": "nul \u{0} tab \t quote \" backslash \\ emoji 🦀 é",
+            "big": 18_446_744_073_709_551_615_u64,
+            "ratio": 0.1,
+            "nested": { "a": [1, { "b": null }], "empty": {} },
+        })
+        .as_object()
+        .cloned()
+        .unwrap(),
+    );
+    let metadata = metadata_to_text(&tricky);
+    let bytes: [u8; 32] = std::array::from_fn(|i| [0, 0xff, 0x0a, 0x80][i % 4]);
+    let hash = hash_from_bytes(&bytes).unwrap();
+    let exact = WriteOp::Insert {
+        client_id: "exact".into(),
+        metadata: metadata.clone(),
+        created_at: i64::MIN,
+        updated_at: i64::MAX,
+        initial_access_token_id: Some("iat-é".into()),
+        managed_at: Some(-1),
+        rat: Some(NewRat {
+            hash,
+            client_id: "exact".into(),
+            policies: r#"["a","\"b\""]"#.into(),
+            created_at: 1_700_000_000,
+        }),
+        spend: None,
+    };
+    let mut bare = register("bare", "unused");
+    if let WriteOp::Insert { rat, .. } = &mut bare {
+        *rat = None;
+    }
+
+    assert_eq!(
+        bulk(&store, vec![exact, bare]).await,
+        [Some(OK.into()), Some(OK.into())]
+    );
+    assert_eq!(
+        client_row(&store, "exact").await,
+        Some((
+            "exact".into(),
+            metadata,
+            i64::MIN,
+            i64::MAX,
+            Some("iat-é".into()),
+            Some(-1)
+        ))
+    );
+    assert_eq!(
+        store.find_registration_access_token(&hash).await.unwrap(),
+        Some(RegistrationAccessTokenRecord {
+            hash,
+            client_id: "exact".into(),
+            policies: vec!["a".into(), "\"b\"".into()],
+            created_at: 1_700_000_000,
+        })
+    );
+    assert_eq!(
+        client_row(&store, "bare").await.map(|row| row.4),
+        Some(None)
+    );
+    assert_eq!(owner(&store, "unused").await, None);
+}
+
+#[tokio::test]
+async fn many_open_registrations_are_inserted_in_bulk() {
+    let (store, _dir) = open().await;
+    let ops = (0..200)
+        .map(|i| register(&format!("c{i}"), &format!("tok-{i}")))
+        .collect();
+    let settled = bulk(&store, ops).await;
+    assert!(
+        settled.iter().all(|o| o.as_deref() == Some(OK)),
+        "{settled:?}"
+    );
+    assert_eq!(count_clients(&store).await, 200);
+    for i in 0..200 {
+        assert_eq!(
+            owner(&store, &format!("tok-{i}")).await,
+            Some(format!("c{i}"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn first_of_two_jobs_with_one_client_id_wins() {
+    let (store, _dir) = open().await;
+    let ops = vec![
+        register("twice", "tok-first"),
+        register("other", "tok-other"),
+        register("twice", "tok-second"),
+    ];
+    assert_eq!(
+        bulk(&store, ops).await,
+        [Some(OK.into()), Some(OK.into()), Some(CLIENT_EXISTS.into())]
+    );
+    let stored = client_row(&store, "twice").await.unwrap();
+    assert!(
+        stored.1.contains("tok-first"),
+        "the first job's record: {stored:?}"
+    );
+    assert_eq!(owner(&store, "tok-first").await.as_deref(), Some("twice"));
+    assert_eq!(owner(&store, "tok-second").await, None);
+    assert_eq!(owner(&store, "tok-other").await.as_deref(), Some("other"));
+}
+
+#[tokio::test]
+async fn stored_client_id_is_a_conflict_in_bulk() {
+    let (store, _dir) = open().await;
+    assert_eq!(
+        group(&store, vec![register("taken", "tok-old")]).await,
+        [OK]
+    );
+    let before = client_row(&store, "taken").await;
+    assert_eq!(
+        bulk(
+            &store,
+            vec![register("taken", "tok-new"), register("free", "tok-free")]
+        )
+        .await,
+        [Some(CLIENT_EXISTS.into()), Some(OK.into())]
+    );
+    assert_eq!(client_row(&store, "taken").await, before, "unchanged");
+    assert_eq!(owner(&store, "tok-old").await.as_deref(), Some("taken"));
+    assert_eq!(
+        owner(&store, "tok-new").await,
+        None,
+        "its RAT was not written"
+    );
+    assert_eq!(owner(&store, "tok-free").await.as_deref(), Some("free"));
+}
+
+#[tokio::test]
+async fn mixed_group_gives_each_job_its_outcome() {
+    let (store, _dir) = open().await;
+    for (id, max_uses) in [("once", Some(1)), ("unlimited", None)] {
+        store
+            .insert_initial_access_token(&InitialAccessTokenRecord {
+                id: id.into(),
+                hash: TokenHash::of(id),
+                label: None,
+                policies: vec![],
+                created_at: 0,
+                expires_at: None,
+                max_uses,
+                uses: 0,
+            })
+            .await
+            .unwrap();
+    }
+    let setup = vec![register("u1", "tok-u1"), register("u2", "tok-u2")];
+    assert_eq!(group(&store, setup).await, [OK, OK]);
+
+    let ops = vec![
+        register("n1", "tok-n1"),
+        insert("s1", "tok-s1", Some("once")),
+        update("u1", "tok-u1", None),
+        insert("s2", "tok-s2", Some("once")),
+        register("n2", "tok-n2"),
+        update("u2", "tok-u2", Some("tok-u2b")),
+        update("u1", "tok-u2", None),
+        insert("n1", "tok-n1b", Some("unlimited")),
+    ];
+    assert_eq!(
+        group(&store, ops).await,
+        [
+            OK,
+            OK,
+            OK,
+            "Err(InitialAccessTokenUnavailable)",
+            OK,
+            OK,
+            "Err(RegistrationAccessTokenGone)",
+            CLIENT_EXISTS,
+        ]
+    );
+    let uses = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .find_initial_access_token(&TokenHash::of(id))
+                .await
+                .unwrap()
+                .unwrap()
+                .uses
+        }
+    };
+    assert_eq!(uses("once").await, 1);
+    assert_eq!(
+        uses("unlimited").await,
+        0,
+        "a conflicting insert spends nothing"
+    );
+    for (token, client) in [("tok-n1", "n1"), ("tok-n2", "n2"), ("tok-s1", "s1")] {
+        assert_eq!(owner(&store, token).await.as_deref(), Some(client));
+    }
+    assert_eq!(client_row(&store, "s2").await, None);
+    assert_eq!(owner(&store, "tok-n1b").await, None);
+    let u1 = client_row(&store, "u1").await.unwrap();
+    assert_eq!((u1.1.contains("updated"), u1.3), (true, 200));
+    assert_eq!(owner(&store, "tok-u1").await.as_deref(), Some("u1"));
+    assert_eq!(owner(&store, "tok-u2").await, None, "rotated away");
+    assert_eq!(owner(&store, "tok-u2b").await.as_deref(), Some("u2"));
+    assert_eq!(count_clients(&store).await, 5);
+}
+
+#[tokio::test]
+async fn token_hash_collision_falls_back_to_one_job_at_a_time() {
+    let (store, _dir) = open().await;
+    assert_eq!(group(&store, vec![register("old", "tok-old")]).await, [OK]);
+    let ops = || {
+        vec![
+            register("a", "tok-a"),
+            register("b", "tok-a"),
+            register("c", "tok-old"),
+            register("d", "tok-d"),
+            register("a", "tok-x"),
+            register("e", "tok-e"),
+        ]
+    };
+    assert_eq!(
+        bulk(&store, ops()).await,
+        vec![None; 6],
+        "left to the per-job path"
+    );
+    assert_eq!(count_clients(&store).await, 1, "the bulk insert was undone");
+
+    assert_eq!(
+        group(&store, ops()).await,
+        [OK, TOKEN_EXISTS, TOKEN_EXISTS, OK, CLIENT_EXISTS, OK]
+    );
+    for (token, client) in [
+        ("tok-a", "a"),
+        ("tok-d", "d"),
+        ("tok-e", "e"),
+        ("tok-old", "old"),
+    ] {
+        assert_eq!(owner(&store, token).await.as_deref(), Some(client));
+    }
+    assert_eq!(client_row(&store, "b").await, None);
+    assert_eq!(client_row(&store, "c").await, None);
+    assert_eq!(owner(&store, "tok-x").await, None);
+    assert_eq!(count_clients(&store).await, 4);
+}
+
+#[tokio::test]
+async fn second_job_with_one_client_id_wins_when_the_first_fails_on_its_token() {
+    let (store, _dir) = open().await;
+    assert_eq!(group(&store, vec![register("old", "tok-old")]).await, [OK]);
+    assert_eq!(
+        group(
+            &store,
+            vec![register("y", "tok-old"), register("y", "tok-y")]
+        )
+        .await,
+        [TOKEN_EXISTS, OK]
+    );
+    assert_eq!(owner(&store, "tok-y").await.as_deref(), Some("y"));
+    assert_eq!(owner(&store, "tok-old").await.as_deref(), Some("old"));
+}
