@@ -3,7 +3,11 @@
 #
 # Builds dcr (debug), starts servers on free 127.0.0.1 ports (each its own issuer), then runs
 #   - interop/node:   openid-client (npm), with `node --test`;
-#   - interop/python: pyoidc (`oic` on PyPI), with unittest, in a venv made here.
+#   - interop/python: pyoidc (`oic` on PyPI), with unittest, in a venv made here;
+#   - interop/mcp-node: the TypeScript MCP SDK (@modelcontextprotocol/sdk), with `node --test`;
+#   - interop/mcp-python: the Python MCP SDK (`mcp` on PyPI), with unittest, in its own venv;
+#   the MCP suites against a dcr started with examples/mcp.toml (issuer and listen address
+#   overridden with DCR_ variables, its SQLite file in a temporary directory).
 # Any failure fails the script. The servers are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,6 +94,13 @@ INTEROP_JWT_IAT="eyJhbGciOiJub25lIn0.eyJzdWIiOiJpbnRlcm9wIn0.c2ln"
 INTEROP_JWT_IAT_ISSUER=$(write_config jwt-iat "initial_access_token = \"$INTEROP_JWT_IAT\"")
 serve jwt-iat
 
+# examples/mcp.toml as the README runs it; copied so that its SQLite file lands in $work/mcp.
+mcp_port=$(free_port)
+mkdir -p "$work/mcp"
+cp examples/mcp.toml "$work/mcp/dcr.toml"
+export INTEROP_MCP_ISSUER=http://127.0.0.1:$mcp_port INTEROP_MCP_CONFIG=$work/mcp/dcr.toml INTEROP_DCR=$dcr
+DCR_ISSUER=$INTEROP_MCP_ISSUER DCR_LISTEN=127.0.0.1:$mcp_port serve mcp
+
 echo "--> node: openid-client"
 (cd interop/node && npm ci --no-audit --no-fund --loglevel=error && node --test)
 
@@ -98,5 +109,14 @@ venv=$work/venv
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r interop/python/requirements.txt
 "$venv/bin/python" -m unittest discover -s interop/python -p 'test_*.py' -v
+
+echo "--> node: @modelcontextprotocol/sdk"
+(cd interop/mcp-node && npm ci --no-audit --no-fund --loglevel=error && node --test)
+
+echo "--> python: mcp"
+mcp_venv=$work/mcp-venv
+python3 -m venv "$mcp_venv"
+"$mcp_venv/bin/pip" install --quiet --disable-pip-version-check -r interop/mcp-python/requirements.txt
+"$mcp_venv/bin/python" -m unittest discover -s interop/mcp-python -p 'test_*.py' -v
 
 echo "--> interop passed"

@@ -260,6 +260,20 @@ impl Fetcher {
 
 #[async_trait::async_trait]
 impl DocumentFetcher for Fetcher {
+    fn check_destination(&self, url: &Url, what: &str) -> Result<(), FetchError> {
+        let allow_loopback = self.config.allow_loopback_for_tests;
+        check_url(url, what, allow_loopback)?;
+        // Names that resolve to loopback (RFC 6761 §6.3), refused before any resolution.
+        let local = url.host_str().is_some_and(|h| {
+            let h = h.trim_end_matches('.').to_ascii_lowercase();
+            h == "localhost" || h.ends_with(".localhost")
+        });
+        if local && !allow_loopback {
+            return Err(blocked(what));
+        }
+        Ok(())
+    }
+
     async fn fetch_json(&self, url: &Url, what: &str) -> Result<Value, FetchError> {
         let allow_loopback = self.config.allow_loopback_for_tests;
         check_url(url, what, allow_loopback)?;

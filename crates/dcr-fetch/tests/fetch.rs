@@ -94,28 +94,36 @@ async fn serves_sector_document_and_jwks_with_loopback_switch_on() {
             .to_string();
     let (jaddr, _) = serve("200 OK", jwks).await;
     let jurl = format!("http://{jaddr}/jwks");
+    // Fetched at registration only when the operator asks for it.
+    let verifying = ServerMetadata {
+        verify_jwks_uri_at_registration: true,
+        ..ServerMetadata::default()
+    };
     let md = ClientMetadata::from_trusted(
         json!({"client_id": "c1", "token_endpoint_auth_method": "private_key_jwt", "token_endpoint_auth_signing_alg": "RS256", "jwks_uri": jurl})
             .as_object().cloned().unwrap(),
     );
-    verify_remote(&md, Some(&f), &ServerMetadata::default())
-        .await
-        .unwrap();
+    verify_remote(&md, Some(&f), &verifying).await.unwrap();
     // ES256 needs an EC P-256 key, which the set lacks.
     let md = ClientMetadata::from_trusted(
         json!({"client_id": "c1", "token_endpoint_auth_method": "private_key_jwt", "token_endpoint_auth_signing_alg": "ES256", "jwks_uri": jurl})
             .as_object().cloned().unwrap(),
     );
-    let e = verify_remote(&md, Some(&f), &ServerMetadata::default())
-        .await
-        .unwrap_err();
+    let e = verify_remote(&md, Some(&f), &verifying).await.unwrap_err();
     assert!(e.description.contains("ES256"), "{}", e.description);
+    // By default the set is not fetched: its form and host only are checked.
+    verify_remote(&md, Some(&f), &ServerMetadata::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn rejected_documents() {
     let f = fetcher(true);
-    let server = ServerMetadata::default();
+    let server = ServerMetadata {
+        verify_jwks_uri_at_registration: true,
+        ..ServerMetadata::default()
+    };
     let cases: Vec<(&'static str, String, &str)> = vec![
         (
             "200 OK",

@@ -90,6 +90,7 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
     }
     let mut server_metadata = config.metadata.clone();
     server_metadata.allow_http_document_uris_for_tests = config.fetch.allow_loopback_for_tests;
+    server_metadata.verify_jwks_uri_at_registration = config.fetch.verify_jwks_uri_at_registration;
     let mut builder = Registrar::builder(store.store.clone(), server_metadata, settings)
         .fetcher(std::sync::Arc::new(fetcher))
         .id_factory(id_factory)

@@ -113,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     config.log_warnings();
     match cli.command {
         Command::Serve { seed_clients } => {
+            config.log_discovery_warnings();
             let app = Application::build(&config).await?;
             if seed_clients > 0 {
                 crate::seed::seed(app.registrar(), seed_clients).await?;
@@ -124,6 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let registrar = build_registrar(&config, &store)?;
             crate::cimd::client_resolver(&config, &store, &registrar)?;
             store.close().await;
+            config.print_discovery_warnings();
             println!("configuration is valid");
             Ok(())
         }

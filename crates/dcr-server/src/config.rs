@@ -2,6 +2,7 @@
 //! (nested keys joined with `__`, e.g. `DCR_STORAGE__URL`).
 
 mod checks;
+mod discovery_checks;
 mod env_keys;
 
 use std::collections::BTreeMap;
@@ -348,6 +349,9 @@ pub struct FetchConfig {
     pub allow_loopback_for_tests: bool,
     /// PEM files of certificates trusted besides the system's roots, for every fetch.
     pub extra_root_certificates: Vec<PathBuf>,
+    /// Fetch a client's `jwks_uri` at registration and refuse the client when its keys cannot
+    /// be fetched or used (default false: only the URI's form and host are checked).
+    pub verify_jwks_uri_at_registration: bool,
 }
 
 impl Default for FetchConfig {
@@ -358,6 +362,7 @@ impl Default for FetchConfig {
             max_body_bytes: 256 * 1024,
             allow_loopback_for_tests: false,
             extra_root_certificates: Vec::new(),
+            verify_jwks_uri_at_registration: false,
         }
     }
 }

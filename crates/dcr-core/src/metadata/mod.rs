@@ -9,9 +9,11 @@
 //! - the steps by concern: `defaults.rs`, `types.rs`, `choices.rs` (allowed values, RP
 //!   Metadata Choices), `rules.rs` (rules between members), `uris.rs`, `keys.rs` (with
 //!   `jwks.rs`), `lang.rs` (BCP 47), `bounds.rs` (what may be stored);
+//! - `application_type.rs`: `application_type` inferred from the redirect URIs (an option);
 //! - `statement.rs` (software statements, RFC 7591 §2.3) and `remote.rs` (documents at
 //!   `jwks_uri` and `sector_identifier_uri`).
 
+mod application_type;
 /// Bounds on stored documents (nesting depth, size).
 pub mod bounds;
 mod choices;

@@ -1,5 +1,6 @@
-//! Documents a client points at and the server fetches at registration time:
-//! `jwks_uri` (a JWK Set) and `sector_identifier_uri` (a JSON array of redirect URIs).
+//! Documents a client points at and the server fetches: `sector_identifier_uri` (a JSON array
+//! of redirect URIs) at registration, `jwks_uri` (a JWK Set) at registration only when the
+//! operator asks for it.
 //!
 //! The fetching itself (with its SSRF guard) lives behind [`DocumentFetcher`], implemented by
 //! the `dcr-fetch` crate; this module only states what the documents must contain.
@@ -24,18 +25,32 @@ pub trait DocumentFetcher: Send + Sync + std::fmt::Debug {
     /// GETs `url` and parses the body as JSON. `what` names the document in errors
     /// (`"jwks_uri"`, `"sector_identifier_uri"`).
     async fn fetch_json(&self, url: &Url, what: &str) -> Result<Value, FetchError>;
+
+    /// Checks, without any request, that `url` is a destination [`fetch_json`] would try
+    /// (scheme, credentials, a host that is not an internal address or name). Used where a
+    /// URL is registered to be fetched later. The default accepts every URL: the fetch itself
+    /// still guards.
+    ///
+    /// [`fetch_json`]: DocumentFetcher::fetch_json
+    fn check_destination(&self, _url: &Url, _what: &str) -> Result<(), FetchError> {
+        Ok(())
+    }
 }
 
 /// Checks what validated metadata points at: the JWK Set at `jwks_uri` (same rules as inline
 /// `jwks`, and usable for the client's algorithms) and the redirect URI list at
 /// `sector_identifier_uri` (RFC: OpenID Connect Registration §5).
 ///
+/// `jwks_uri` is fetched only with [`ServerMetadata::verify_jwks_uri_at_registration`];
+/// otherwise its destination is checked ([`DocumentFetcher::check_destination`]) and its keys
+/// are fetched when the client authenticates.
+///
 /// Without a fetcher (`None`), a client that registers either member is refused with
 /// `invalid_client_metadata`: this server does not accept what it cannot check.
 pub async fn verify_remote(
     metadata: &ClientMetadata,
     fetcher: Option<&dyn DocumentFetcher>,
-    _server: &ServerMetadata,
+    server: &ServerMetadata,
 ) -> Result<(), MetadataError> {
     let jwks_uri = metadata.str("jwks_uri");
     let sector_uri = metadata.str("sector_identifier_uri");
@@ -65,6 +80,12 @@ pub async fn verify_remote(
     if let Some(uri) = jwks_uri {
         let url = Url::parse(uri)
             .map_err(|_| MetadataError::metadata("jwks_uri must be a valid https uri"))?;
+        fetcher
+            .check_destination(&url, "jwks_uri")
+            .map_err(|e| MetadataError::metadata(e.0))?;
+        if !server.verify_jwks_uri_at_registration {
+            return Ok(());
+        }
         let doc = fetcher
             .fetch_json(&url, "jwks_uri")
             .await

@@ -123,14 +123,18 @@ pub struct ServerMetadata {
     pub scopes_supported: Vec<String>,
     /// `default_acr_values` members; empty means a client may not register any.
     pub acr_values_supported: Vec<String>,
+    /// When a client sends no `application_type`, infer it from its redirect URIs: `native`
+    /// when all are loopback `http` or private-use schemes (RFC 8252 §7), `web` otherwise.
+    /// Off by default (OpenID Connect Registration §2: the default is `web`).
+    pub infer_application_type: bool,
     /// Optional features.
     pub features: Features,
     /// Defaults applied to every client, over the built-in ones.
     pub client_defaults: Map<String, Value>,
     /// Extra metadata members kept verbatim (unknown members are otherwise dropped).
     pub extra_metadata: Vec<String>,
-    /// Issuers whose software statements (RFC 7591 §2.3) are trusted. Empty: every request that
-    /// carries a `software_statement` is refused with `unapproved_software_statement`.
+    /// Issuers whose software statements (RFC 7591 §2.3) are trusted. Empty: the server
+    /// does not use software statements and ignores one a request carries (RFC 7591 §3.1.1).
     pub software_statement_issuers: Vec<SoftwareStatementIssuer>,
     /// The oldest software statement accepted, in seconds since its `iat`; 0 means no age limit
     /// (an `exp` in the past is refused either way).
@@ -139,6 +143,12 @@ pub struct ServerMetadata {
     /// must also be told to allow it). Never read from configuration files.
     #[serde(skip)]
     pub allow_http_document_uris_for_tests: bool,
+    /// Fetch the JWK Set at a client's `jwks_uri` at registration and refuse the client when
+    /// it cannot be fetched or holds no usable key (the server's `[fetch]
+    /// verify_jwks_uri_at_registration`). Off: only the URI's form and host are checked, and
+    /// the keys are fetched when the client authenticates.
+    #[serde(skip)]
+    pub verify_jwks_uri_at_registration: bool,
 }
 
 /// A trusted issuer of software statements.
@@ -212,12 +222,14 @@ impl Default for ServerMetadata {
             subject_types_supported: strings(&["public"]),
             scopes_supported: strings(&["openid", "offline_access"]),
             acr_values_supported: Vec::new(),
+            infer_application_type: false,
             features: Features::default(),
             client_defaults: Map::new(),
             extra_metadata: Vec::new(),
             software_statement_issuers: Vec::new(),
             software_statement_max_age_seconds: 0,
             allow_http_document_uris_for_tests: false,
+            verify_jwks_uri_at_registration: false,
         }
     }
 }

@@ -236,6 +236,9 @@ pub async fn verify_software_statement(
 /// claims over the plain members (the statement wins). The statement itself stays in
 /// `properties` and is returned unmodified in the response.
 ///
+/// A server that trusts no issuer does not use software statements: it ignores one (RFC 7591
+/// §3.1.1), dropping it so that it is neither stored nor echoed.
+///
 /// Call it on the raw request members, before secrets are decided and before policies.
 pub async fn apply_software_statement(
     properties: &mut Map<String, Value>,
@@ -243,6 +246,10 @@ pub async fn apply_software_statement(
     now: i64,
     fetcher: Option<&dyn DocumentFetcher>,
 ) -> Result<(), MetadataError> {
+    if server.software_statement_issuers.is_empty() {
+        properties.remove("software_statement");
+        return Ok(());
+    }
     let statement = match properties.get("software_statement") {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::String(s)) if !s.is_empty() => s.clone(),

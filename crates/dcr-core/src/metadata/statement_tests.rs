@@ -184,8 +184,19 @@ async fn refused_statements() {
         );
     }
 
-    // No issuers configured: never silently dropped.
-    let e = apply(json!(jwt), json!({}), &ServerMetadata::default())
+    // No issuers configured: the statement is ignored (RFC 7591 §3.1.1), whatever it holds,
+    // and dropped so it is neither stored nor echoed.
+    for statement in [json!(jwt), json!("not a jwt"), json!(42)] {
+        let mut props = Map::new();
+        props.insert("software_statement".into(), statement);
+        props.insert("client_name".into(), json!("Plain"));
+        apply_software_statement(&mut props, &ServerMetadata::default(), NOW, None)
+            .await
+            .unwrap();
+        assert_eq!(Value::Object(props), json!({"client_name": "Plain"}));
+    }
+    // Verifying one directly still says no issuer is trusted.
+    let e = verify_software_statement(&jwt, &ServerMetadata::default(), NOW, None)
         .await
         .unwrap_err();
     assert_eq!(e.kind, MetadataErrorKind::UnapprovedSoftwareStatement);

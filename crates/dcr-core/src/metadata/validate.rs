@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use super::members::{CLIENT_KEY_MEMBERS, ClientKey, Encryption, Kind, MEMBERS, Member, Rule, Uri};
 use super::{
-    ClientMetadata, MetadataError, ServerMetadata, bounds, choices, defaults, keys, rules, types,
-    uris,
+    ClientMetadata, MetadataError, ServerMetadata, application_type, bounds, choices, defaults,
+    keys, rules, types, uris,
 };
 
 /// Validates client metadata against what the server supports.
@@ -179,10 +179,11 @@ impl Validator {
 }
 
 fn validate_prepared(
-    input: Map<String, Value>,
+    mut input: Map<String, Value>,
     server: &ServerMetadata,
     prepared: &Prepared,
 ) -> Result<ClientMetadata, MetadataError> {
+    application_type::infer(&mut input, server)?;
     let choices = choices::offered_choices(&input, prepared);
     let defaults::Assigned {
         mut m,

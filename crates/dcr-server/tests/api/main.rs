@@ -19,6 +19,7 @@ mod initial_access_tokens;
 mod interop_openidconnect;
 mod library;
 mod management;
+mod mcp;
 mod multi_instance;
 mod operations;
 mod policies;

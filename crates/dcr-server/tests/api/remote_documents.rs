@@ -37,6 +37,10 @@ fn ec_jwk() -> Value {
            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])})
 }
 
+/// `LOOPBACK`, fetching `jwks_uri` at registration (off by default).
+const LOOPBACK_VERIFYING_JWKS: &str =
+    "[fetch]\nallow_loopback_for_tests = true\nverify_jwks_uri_at_registration = true\n";
+
 const LOOPBACK: &str = "[fetch]\nallow_loopback_for_tests = true\n[metadata]\nsubject_types_supported = [\"public\", \"pairwise\"]\n";
 
 #[tokio::test]
@@ -99,7 +103,7 @@ async fn jwks_uri_documents_are_fetched_and_checked() {
         ),
     ])
     .await;
-    let app = spawn_with(LOOPBACK).await;
+    let app = spawn_with(LOOPBACK_VERIFYING_JWKS).await;
     let body = |doc: &str| {
         json!({
             "redirect_uris": ["https://a.example.com/cb"],
@@ -122,6 +126,37 @@ async fn jwks_uri_documents_are_fetched_and_checked() {
     )
     .await;
     assert!(d.contains("jwks"), "{d}");
+}
+
+/// By default `jwks_uri` is checked for form only: an unreachable key set does not stop the
+/// registration; with `verify_jwks_uri_at_registration` it does.
+#[tokio::test]
+async fn jwks_uri_is_not_fetched_at_registration_unless_configured() {
+    // A loopback port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let body = json!({
+        "redirect_uris": ["https://a.example.com/cb"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "ES256",
+        "jwks_uri": format!("http://{closed}/jwks.json"),
+    });
+    let app = spawn_with("[fetch]\nallow_loopback_for_tests = true\n").await;
+    let res = app.register(&body, None).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let reg: Value = res.json().await.unwrap();
+    assert_eq!(reg["jwks_uri"], body["jwks_uri"]);
+
+    let app = spawn_with(LOOPBACK_VERIFYING_JWKS).await;
+    let d = assert_error(
+        app.register(&body, None).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_client_metadata",
+    )
+    .await;
+    assert!(d.contains("jwks_uri"), "{d}");
 }
 
 #[tokio::test]
@@ -242,18 +277,26 @@ async fn software_statements_are_verified_and_take_precedence() {
 }
 
 #[tokio::test]
-async fn statements_are_refused_when_no_issuer_is_trusted() {
+async fn statements_are_ignored_when_no_issuer_is_trusted() {
     let key = signer();
     let app = spawn_with("").await;
     let mut body = web_client();
+    body["client_name"] = json!("Plain");
     body["software_statement"] = json!(sign(
         &key,
-        &json!({"iss": "https://x.example.com", "iat": now()})
+        &json!({"iss": "https://x.example.com", "iat": now(), "client_name": "From the statement"})
     ));
-    assert_error(
-        app.register(&body, None).await,
-        StatusCode::BAD_REQUEST,
-        "unapproved_software_statement",
-    )
-    .await;
+    let res = app.register(&body, None).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let reg: Value = res.json().await.unwrap();
+    assert_eq!(reg["client_name"], "Plain", "its claims are not applied");
+    assert!(reg.get("software_statement").is_none(), "not echoed: {reg}");
+    let read = app
+        .read(&reg, reg["registration_access_token"].as_str().unwrap())
+        .await;
+    let stored: Value = read.json().await.unwrap();
+    assert!(
+        stored.get("software_statement").is_none(),
+        "not stored: {stored}"
+    );
 }
