@@ -34,6 +34,8 @@
 
 /// Audit events (`dcr::audit` log records) for registration changes and denials.
 pub mod audit;
+/// OAuth Client ID Metadata Documents: URL client ids resolved to validated clients.
+pub mod cimd;
 /// Injectable time source.
 pub mod clock;
 /// What the registrar knows of the HTTP request that triggered an operation.
@@ -48,6 +50,8 @@ pub mod metadata;
 pub mod policy;
 /// The registration service.
 pub mod registrar;
+/// One call from any client id to a validated client (registered or metadata document).
+pub mod resolve;
 /// Settings of the registrar that are not metadata rules.
 pub mod settings;
 /// Storage traits, records and the in-memory store.

@@ -897,7 +897,7 @@ impl Registrar {
 
     /// Validates a document and checks the remote documents it names (`jwks_uri`,
     /// `sector_identifier_uri`).
-    async fn validate(
+    pub(crate) async fn validate(
         &self,
         properties: Map<String, Value>,
     ) -> Result<ClientMetadata, RegistrationError> {
