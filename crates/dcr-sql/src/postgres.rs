@@ -13,6 +13,7 @@
 //!   the client row, so two rotations with one token never both succeed and two updates are
 //!   applied one after the other, never mixed.
 
+mod authn;
 use std::str::FromStr as _;
 use std::time::Duration;
 

@@ -1,3 +1,4 @@
+mod authn;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::Path;

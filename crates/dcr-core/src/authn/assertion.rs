@@ -318,9 +318,15 @@ pub(crate) fn check_claims(
         return refuse("it was issued in the future (iat)");
     }
     let jti = match claims.get("jti") {
-        Some(Value::String(jti)) if !jti.is_empty() && jti.len() <= MAX_JTI => jti.clone(),
+        Some(Value::String(jti))
+            if !jti.is_empty() && jti.len() <= MAX_JTI && !jti.chars().any(char::is_control) =>
+        {
+            jti.clone()
+        }
         Some(Value::String(_)) => {
-            return refuse(&format!("its jti must be 1 to {MAX_JTI} characters"));
+            return refuse(&format!(
+                "its jti must be 1 to {MAX_JTI} bytes without control characters"
+            ));
         }
         _ => return refuse("it has no jti (assertions are single use)"),
     };

@@ -41,6 +41,8 @@ mod replay;
 mod usage;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
@@ -260,6 +262,10 @@ impl Authenticator {
                 (id, Some(peeked))
             }
         };
+        if client_id.contains('\0') {
+            // No store keeps such an id (and some cannot even be asked about it).
+            return Err(AuthnError::UnknownClient);
+        }
         let creds = inner.lookup.lookup(&client_id).await?;
         let metadata = &creds.client.metadata;
         let registered = metadata

@@ -402,6 +402,8 @@ async fn none_only_for_public_clients() {
     assert!(e.contains("no client authentication was presented"), "{e}");
     let e = refused(&w, None, &form(&[("client_id", "nobody")])).await;
     assert_eq!(e, "no client is registered with this client_id");
+    let e = refused(&w, None, &form(&[("client_id", "nul\u{0}")])).await;
+    assert_eq!(e, "no client is registered with this client_id");
     let e = refused(&w, None, &form(&[("client_id", "weird")])).await;
     assert!(e.contains("tls_client_auth is not supported"), "{e}");
 }
@@ -576,6 +578,8 @@ async fn assertion_claims_are_checked() {
     cases.push((with("iss", Value::Null), "it has no iss"));
     cases.push((with("jti", Value::Null), "it has no jti"));
     cases.push((with("jti", json!("")), "jti must be 1 to"));
+    cases.push((with("jti", json!("a\u{0}b")), "without control characters"));
+    cases.push((with("jti", json!("j".repeat(257))), "jti must be 1 to 256"));
     for (c, want) in cases {
         let e = refused(&w, None, &jwt_form(&ok(c))).await;
         assert!(e.contains(want), "{want}: {e}");
