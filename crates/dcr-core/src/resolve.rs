@@ -1,4 +1,4 @@
-//! [`ClientResolver`]: one call from any `client_id` to a validated client, for the
+//! [`ClientResolver`](crate::resolve::ClientResolver): one call from any `client_id` to a validated client, for the
 //! authorization and token endpoints of a host authorization server: a registered client
 //! from the store, or (when metadata documents are on) a Client ID Metadata Document.
 

@@ -23,6 +23,8 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::Value;
 use url::{Host, Url};
 
+mod document;
+
 /// Settings of a [`Fetcher`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetcherConfig {
@@ -210,7 +212,13 @@ pub struct Fetcher {
 impl Fetcher {
     /// Builds a fetcher.
     pub fn new(config: FetcherConfig) -> Result<Self, BuildError> {
+        Self::build(config, Vec::new())
+    }
+
+    /// Builds a fetcher that trusts `roots` besides the system's roots.
+    fn build(config: FetcherConfig, roots: Vec<reqwest::Certificate>) -> Result<Self, BuildError> {
         let client = reqwest::Client::builder()
+            .tls_certs_merge(roots)
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .https_only(!config.allow_loopback_for_tests)

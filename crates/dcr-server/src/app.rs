@@ -78,12 +78,7 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
         IssueRatSetting::Fixed(false) => RatIssuance::Never,
         IssueRatSetting::Script(path) => crate::scripting::issuance_script(&config.resolve(path))?,
     };
-    let fetcher = dcr_fetch::Fetcher::new(dcr_fetch::FetcherConfig {
-        connect_timeout: std::time::Duration::from_millis(config.fetch.connect_timeout_ms),
-        timeout: std::time::Duration::from_millis(config.fetch.timeout_ms),
-        max_body_bytes: config.fetch.max_body_bytes,
-        allow_loopback_for_tests: config.fetch.allow_loopback_for_tests,
-    })?;
+    let fetcher = crate::cimd::fetcher(config)?;
     if config.fetch.allow_loopback_for_tests {
         tracing::warn!(
             "fetch.allow_loopback_for_tests is on: client documents may be fetched from loopback over http"
@@ -96,7 +91,9 @@ pub fn build_registrar(config: &Config, store: &OpenStore) -> anyhow::Result<Reg
         .id_factory(id_factory)
         .secret_factory(Factory::random_base64url(reg.client_secret_bytes))
         .issue_registration_access_token(issuance);
-    for (name, path) in &reg.policies {
+    // Without stored initial access tokens, the policies serve `[cimd]` only.
+    let stored_tokens = reg.initial_access_token == InitialAccessTokenSetting::Enabled(true);
+    for (name, path) in reg.policies.iter().filter(|_| stored_tokens) {
         builder = builder.policy(
             name.clone(),
             crate::scripting::policy_script(name, &config.resolve(path))?,
@@ -177,7 +174,7 @@ pub fn build_router(config: &Config, registrar: Registrar, limits: RateLimits) -
         registration_path: format!("{}{}", config.issuer_path(), config.registration.path),
         body_limit: config.registration.body_limit,
         discovery: true,
-        discovery_extra: config.discovery.clone(),
+        discovery_extra: crate::config_cimd::discovery_extra(config),
         rate_limits: limits,
         trusted_proxies: config.trusted_proxy_nets().unwrap_or_default(),
         metrics: config.metrics.enabled,
@@ -274,6 +271,7 @@ pub struct Application {
     registrar: Registrar,
     limits: RateLimits,
     config: Config,
+    admin: Option<crate::admin::AdminListener>,
 }
 
 impl Application {
@@ -299,6 +297,8 @@ impl Application {
         }
         let limits = rate_limits(config);
         let router = build_router(config, registrar.clone(), limits.clone());
+        let resolver = crate::cimd::client_resolver(config, &store, &registrar)?;
+        let admin = crate::admin::AdminListener::bind(config, &store, resolver).await?;
         Ok(Self {
             listener,
             router,
@@ -306,12 +306,18 @@ impl Application {
             registrar,
             limits,
             config: config.clone(),
+            admin,
         })
     }
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The bound address of the admin listener, if one is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|a| a.local_addr().ok())
     }
 
     /// The registrar the server runs.
@@ -322,12 +328,13 @@ impl Application {
     /// Serves until `shutdown` completes; then stops accepting, gives in-flight requests
     /// `limits.shutdown_grace_seconds` to finish, and closes the store.
     pub async fn run_until_stopped(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
         tracing::info!("listening on http://{addr}");
-        let background = self.spawn_background();
+        let mut background = self.spawn_background();
+        background.extend(self.admin.take().map(crate::admin::AdminListener::spawn));
         let limits = &self.config.limits;
         let head_timeout = Duration::from_secs(limits.header_read_timeout_seconds);
         let idle_timeout = Duration::from_secs(limits.idle_timeout_seconds);

@@ -38,6 +38,9 @@ pub enum Command {
     /// Lists, shows, deletes and prunes registered clients in the configured store.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Checks Client ID Metadata Documents; lists and evicts the ones kept in the store.
+    #[command(subcommand)]
+    Cimd(crate::cli_cimd::CimdCommand),
 }
 
 /// Client administration commands.
@@ -125,6 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Iat(command) => iat(&config, command).await,
         Command::Clients(command) => clients(&config, command).await,
+        Command::Cimd(command) => crate::cli_cimd::run(&config, command).await,
     }
 }
 

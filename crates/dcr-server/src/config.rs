@@ -44,6 +44,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `/metrics` (Prometheus text format) on the main listener.
     pub metrics: MetricsConfig,
+    /// OAuth Client ID Metadata Documents.
+    pub cimd: crate::config_cimd::CimdConfig,
+    /// The admin listener (client resolution for host authorization servers).
+    pub admin: crate::config_cimd::AdminConfig,
     /// The directory relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -68,6 +72,8 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             limits: LimitsConfig::default(),
             metrics: MetricsConfig::default(),
+            cimd: Default::default(),
+            admin: Default::default(),
             base_dir: PathBuf::from("."),
             ignored_env_vars: Vec::new(),
         }
@@ -339,6 +345,8 @@ pub struct FetchConfig {
     pub max_body_bytes: usize,
     /// FOR TESTS ONLY: also allow http and loopback targets.
     pub allow_loopback_for_tests: bool,
+    /// PEM files of certificates trusted besides the system's roots, for every fetch.
+    pub extra_root_certificates: Vec<PathBuf>,
 }
 
 impl Default for FetchConfig {
@@ -348,6 +356,7 @@ impl Default for FetchConfig {
             timeout_ms: 5_000,
             max_body_bytes: 256 * 1024,
             allow_loopback_for_tests: false,
+            extra_root_certificates: Vec::new(),
         }
     }
 }
@@ -483,6 +492,7 @@ impl Config {
             );
         }
         self.trusted_proxy_nets()?;
+        crate::config_cimd::validate(self)?;
         for (key, rate) in [
             ("registration_per_ip", self.rate_limit.registration_per_ip),
             (
@@ -522,8 +532,9 @@ impl Config {
         anyhow::ensure!(
             self.registration.policies.is_empty()
                 || self.registration.initial_access_token
-                    == InitialAccessTokenSetting::Enabled(true),
-            "registration.policies: policies are attached to stored initial access tokens; set registration.initial_access_token = true"
+                    == InitialAccessTokenSetting::Enabled(true)
+                || !self.cimd.policies.is_empty(),
+            "registration.policies: policies are attached to stored initial access tokens (set registration.initial_access_token = true) or named by cimd.policies"
         );
         Ok(())
     }

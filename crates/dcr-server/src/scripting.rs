@@ -24,6 +24,9 @@ use dcr_core::policy::{Policy, PolicyCall, PolicyError, RatIssuance};
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Map as RhaiMap, Scope};
 use serde_json::{Map, Value};
 
+/// `[cimd]` decisions as scripts.
+pub mod cimd;
+
 /// How long one script run may take.
 const WALL_CLOCK_LIMIT: Duration = Duration::from_millis(250);
 

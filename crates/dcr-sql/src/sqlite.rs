@@ -15,6 +15,9 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+/// The shared cache of Client ID Metadata Documents.
+mod cimd;
+
 use crate::codec::{
     backend, hash_from_bytes, i64_to_u64, metadata_from_text, metadata_to_text, policies_from_text,
     policies_to_text, u64_to_i64,

@@ -1,16 +1,16 @@
 //! OAuth Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-02): a
 //! `client_id` that is an `https` URL names a JSON document, published by the client, that
-//! holds its metadata. [`DocumentResolver`] turns such a URL into a validated client:
+//! holds its metadata. [`DocumentResolver`](crate::cimd::DocumentResolver) turns such a URL into a validated client:
 //!
-//! - the URL rules ([`check_document_url`]) and the host allow/deny patterns are checked
+//! - the URL rules ([`check_document_url`](crate::cimd::check_document_url)) and the host allow/deny patterns are checked
 //!   before anything is fetched, then the `allow_fetch` decision;
-//! - fetches go through a [`MetadataDocumentFetcher`] (the SSRF-guarded `dcr-fetch` crate in
+//! - fetches go through a [`MetadataDocumentFetcher`](crate::cimd::MetadataDocumentFetcher) (the SSRF-guarded `dcr-fetch` crate in
 //!   the server), at most a configured number per host and second;
 //! - the document must be a JSON object whose `client_id` is the URL, without shared-secret
 //!   authentication; the named policies run on it, then the same validation as a
 //!   registration ([`crate::Registrar`]);
 //! - validated documents are cached in-process (concurrent resolutions of one URL share one
-//!   fetch) and in a [`MetadataDocumentCache`] (the store, shared by instances), for the
+//!   fetch) and in a [`MetadataDocumentCache`](crate::cimd::MetadataDocumentCache) (the store, shared by instances), for the
 //!   response's `Cache-Control: max-age` / `Expires`, clamped to the configured bounds.
 //!   Failures are never cached;
 //! - the `allow_client` decision runs on every resolution, cache hits included.

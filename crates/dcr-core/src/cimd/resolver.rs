@@ -1,4 +1,4 @@
-//! [`DocumentResolver`]: a metadata document URL to a validated client, through the caches.
+//! [`DocumentResolver`](crate::cimd::DocumentResolver): a metadata document URL to a validated client, through the caches.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;

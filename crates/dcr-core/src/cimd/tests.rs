@@ -15,10 +15,13 @@ use crate::store::MemoryStore;
 
 const URL: &str = "https://app.example/client.json";
 
+/// A document body and its freshness.
+type Published = (Vec<u8>, Option<Duration>);
+
 /// Serves documents from a map, counting fetches.
 #[derive(Debug, Default)]
 struct FakeFetcher {
-    docs: Mutex<HashMap<String, (Vec<u8>, Option<Duration>)>>,
+    docs: Mutex<HashMap<String, Published>>,
     fetches: AtomicUsize,
     delay: Option<Duration>,
 }

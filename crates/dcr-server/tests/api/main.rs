@@ -4,6 +4,11 @@
 
 mod helpers;
 
+mod cimd;
+mod cimd_cli;
+mod cimd_harness;
+mod cimd_origin;
+mod cimd_shared;
 mod configuration;
 mod connections;
 mod initial_access_tokens;
