@@ -1,9 +1,10 @@
 //! Finding the client a token request names, with what its credentials are checked against.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::AuthnError;
-use super::usage::ClientUsageStore;
+use super::usage::{ClientUsageStore, UsageRecorder};
 use crate::cimd::is_document_url;
 use crate::clock::{Clock, SystemClock};
 use crate::metadata::ClientMetadata;
@@ -65,6 +66,8 @@ pub struct RegistryLookup {
     resolver: ClientResolver,
     usage: Option<Arc<dyn ClientUsageStore>>,
     clock: Arc<dyn Clock>,
+    configured: Arc<HashMap<String, ClientCredentials>>,
+    recorder: Option<UsageRecorder>,
 }
 
 impl std::fmt::Debug for RegistryLookup {
@@ -72,6 +75,7 @@ impl std::fmt::Debug for RegistryLookup {
         f.debug_struct("RegistryLookup")
             .field("resolver", &self.resolver)
             .field("usage", &self.usage)
+            .field("configured", &self.configured.len())
             .finish_non_exhaustive()
     }
 }
@@ -89,7 +93,52 @@ impl RegistryLookup {
             resolver,
             usage,
             clock: Arc::new(SystemClock),
+            configured: Arc::default(),
+            recorder: None,
         }
+    }
+
+    /// Adds the clients configured by the operator (looked up first; their
+    /// [`ClientSource`] is [`ClientSource::Configured`]).
+    pub fn configured(mut self, clients: impl IntoIterator<Item = ClientCredentials>) -> Self {
+        self.configured = Arc::new(
+            clients
+                .into_iter()
+                .map(|c| (c.client.client_id.clone(), c))
+                .collect(),
+        );
+        self
+    }
+
+    /// Records every successful [`RegistryLookup::resolve`] with `recorder`.
+    pub fn usage_recorder(mut self, recorder: UsageRecorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Resolves `client_id` for a host (its authorization endpoint, an admin API): the client
+    /// without its secret, recorded as used; an id that was pruned or deleted is
+    /// [`AuthnError::RegistrationExpired`].
+    pub async fn resolve(&self, client_id: &str) -> Result<ResolvedClient, AuthnError> {
+        let creds = self.lookup(client_id).await?;
+        if let Some(recorder) = &self.recorder {
+            recorder
+                .record(client_id, creds.client.source, self.clock.now())
+                .await;
+        }
+        Ok(creds.client)
+    }
+
+    /// `last_used_at` of `client_id`, when a usage store is configured and it has one.
+    pub async fn last_used_at(&self, client_id: &str) -> Result<Option<i64>, AuthnError> {
+        let Some(usage) = &self.usage else {
+            return Ok(None);
+        };
+        usage
+            .last_used(&[client_id.to_owned()])
+            .await
+            .map(|m| m.get(client_id).copied())
+            .map_err(|e| AuthnError::Unavailable(format!("store: {e}")))
     }
 
     /// Uses `clock` to tell whether a tombstone is still kept (tests).
@@ -113,6 +162,9 @@ impl RegistryLookup {
 #[async_trait::async_trait]
 impl ClientLookup for RegistryLookup {
     async fn lookup(&self, client_id: &str) -> Result<ClientCredentials, AuthnError> {
+        if let Some(configured) = self.configured.get(client_id) {
+            return Ok(configured.clone());
+        }
         if self.resolver.documents().is_some() && is_document_url(client_id) {
             return match self.resolver.resolve(client_id).await {
                 Ok(client) => Ok(ClientCredentials {

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin_authn;
 mod cimd;
 mod cimd_cli;
 mod cimd_harness;
