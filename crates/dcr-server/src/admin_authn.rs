@@ -114,9 +114,9 @@ impl HostAuthn {
     }
 }
 
-/// Remembers pruned client ids for `[authn] tombstone_seconds` (id only), so that resolution
-/// and authentication say "this registration expired; register again".
-pub async fn record_pruned(config: &Config, store: &OpenStore, pruned: &[(String, i64)]) {
+/// Remembers pruned or deleted client ids for `[authn] tombstone_seconds` (id only), so that
+/// resolution and authentication say "this registration expired; register again".
+pub async fn record_removed(config: &Config, store: &OpenStore, pruned: &[(String, i64)]) {
     let ttl = i64::try_from(config.authn.tombstone_seconds).unwrap_or(i64::MAX);
     if ttl == 0 {
         return;
@@ -125,7 +125,7 @@ pub async fn record_pruned(config: &Config, store: &OpenStore, pruned: &[(String
     let usage = store.authn_stores().usage;
     for (client_id, _) in pruned {
         if let Err(e) = usage.add_tombstone(client_id, until).await {
-            tracing::warn!(client_id = %client_id, error = %e, "tombstone of a pruned client could not be written");
+            tracing::warn!(client_id = %client_id, error = %e, "tombstone of a removed client could not be written");
         }
     }
 }

@@ -458,7 +458,7 @@ impl Application {
                     tick.tick().await;
                     match registrar.prune(rules, false).await {
                         Ok(gone) if !gone.is_empty() => {
-                            crate::admin_authn::record_pruned(&config, &store, &gone).await;
+                            crate::admin_authn::record_removed(&config, &store, &gone).await;
                             tracing::info!(count = gone.len(), "pruned unmanaged open clients");
                         }
                         Ok(_) => {}

@@ -215,6 +215,7 @@ async fn clients_with(
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             anyhow::ensure!(deleted, "no client with id {client_id}");
+            crate::admin_authn::record_removed(config, store, &[(client_id.clone(), 0)]).await;
             tracing::info!(target: "dcr::audit", action = "delete", outcome = "deleted",
                 client_id = %client_id, by = "cli", "client deleted by an operator");
             println!("deleted {client_id}");
@@ -232,7 +233,7 @@ async fn clients_with(
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             if !dry_run {
-                crate::admin_authn::record_pruned(config, store, &gone).await;
+                crate::admin_authn::record_removed(config, store, &gone).await;
             }
             for (id, created_at) in &gone {
                 println!("{id} {created_at}");

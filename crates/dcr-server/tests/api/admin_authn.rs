@@ -2,8 +2,6 @@
 //! (`GET /clients/{client_id}` with `last_used_at` and tombstones), over real HTTP: a real
 //! server takes registrations; the admin routes run over the same SQLite file.
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use dcr_server::config::Config;
@@ -216,7 +214,7 @@ async fn use_is_recorded_and_pruned_ids_are_tombstoned() {
     .await;
     assert_eq!(d, "no client is registered with this client_id");
     assert!(a.store.store.delete_client(&id).await.unwrap());
-    dcr_server::admin_authn::record_pruned(&a.config, &a.store, &[(id.clone(), 0)]).await;
+    dcr_server::admin_authn::record_removed(&a.config, &a.store, &[(id.clone(), 0)]).await;
     let d = assert_error(a.get(&id).await, StatusCode::NOT_FOUND, "invalid_client").await;
     assert!(d.contains("expired or was deleted; register again"), "{d}");
     let res = a
@@ -224,7 +222,41 @@ async fn use_is_recorded_and_pruned_ids_are_tombstoned() {
         .await;
     let d = assert_error(res, StatusCode::UNAUTHORIZED, "invalid_client").await;
     assert!(d.contains("register again"), "{d}");
-    let _ = Arc::new(());
+}
+
+/// The MCP scenario: SDK clients never read their registration back (they drop the
+/// registration access token), so only the host's use tells that they are alive.
+#[tokio::test]
+async fn a_client_the_host_authenticates_is_never_pruned_an_abandoned_one_is() {
+    let a = setup().await;
+    let used = a.app.register_ok(&web_client()).await;
+    let abandoned = a.app.register_ok(&web_client()).await;
+    let used_id = used["client_id"].as_str().unwrap();
+    let abandoned_id = abandoned["client_id"].as_str().unwrap().to_owned();
+    let res = a
+        .authenticate(&json!({"authorization": basic(used_id, used["client_secret"].as_str().unwrap()), "params": {}}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The strictest rules: no unmanaged open client may stay, whatever its age.
+    let registrar = dcr_server::app::build_registrar(&a.config, &a.store).unwrap();
+    let rules = dcr_core::registrar::PruneRules {
+        max_clients: Some(0),
+        max_age_seconds: Some(0),
+    };
+    let gone = registrar.prune(rules, false).await.unwrap();
+    assert_eq!(
+        gone.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        [abandoned_id.as_str()]
+    );
+    dcr_server::admin_authn::record_removed(&a.config, &a.store, &gone).await;
+    assert_eq!(a.get(used_id).await.status(), StatusCode::OK);
+    let d = assert_error(
+        a.get(&abandoned_id).await,
+        StatusCode::NOT_FOUND,
+        "invalid_client",
+    )
+    .await;
+    assert!(d.contains("register again"), "{d}");
 }
 
 #[tokio::test]
