@@ -794,3 +794,98 @@ async fn usage_is_recorded_once_per_interval_and_marks_the_client_managed() {
     );
     assert!(store.unmanaged_open_clients(10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn registry_lookup_finds_configured_registered_and_tombstoned_ids() {
+    use crate::metadata::ServerMetadata;
+    use crate::resolve::ClientResolver;
+    use crate::settings::RegistrarSettings;
+    use crate::store::{ClientRecord, ClientStore as _, MemoryStore, NewClient, Store};
+    let store = Arc::new(MemoryStore::new());
+    let record = ClientRecord {
+        client_id: "r1".into(),
+        metadata: ClientMetadata::from_trusted(
+            json!({"client_id": "r1", "client_secret": SECRET, "client_secret_expires_at": 0})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ),
+        created_at: NOW,
+        updated_at: NOW,
+        initial_access_token_id: None,
+        managed_at: None,
+    };
+    store
+        .insert_client(NewClient {
+            client: &record,
+            registration_access_token: None,
+            spend_initial_access_token: None,
+        })
+        .await
+        .unwrap();
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let registrar = crate::Registrar::builder(
+        dyn_store.clone(),
+        ServerMetadata::default(),
+        RegistrarSettings::new("https://as.example.com"),
+    )
+    .build()
+    .unwrap();
+    let usage = Arc::new(MemoryUsageStore::new());
+    let clock = Arc::new(FixedClock::new(NOW));
+    let configured = ClientCredentials::from_metadata(
+        "cfg",
+        ClientSource::Configured,
+        ClientMetadata::from_trusted(
+            json!({"client_id": "cfg", "client_secret": "x"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ),
+    );
+    let lookup = RegistryLookup::new(
+        dyn_store.clone(),
+        ClientResolver::new(registrar, None),
+        Some(usage.clone()),
+    )
+    .configured([configured])
+    .usage_recorder(UsageRecorder::new(
+        dyn_store,
+        usage.clone(),
+        std::time::Duration::from_secs(60),
+        100,
+    ))
+    .clock(clock.clone());
+
+    let r1 = lookup.lookup("r1").await.unwrap();
+    assert_eq!(r1.secret.as_ref().map(|s| s.expose()), Some(SECRET));
+    assert_eq!(r1.secret_expires_at, Some(0));
+    assert!(r1.client.metadata.get("client_secret").is_none());
+    assert!(
+        !format!("{r1:?}").contains("s3cret"),
+        "Debug redacts the secret"
+    );
+    assert_eq!(lookup.last_used_at("r1").await.unwrap(), None);
+    let resolved = lookup.resolve("r1").await.unwrap();
+    assert_eq!(resolved.source, ClientSource::Registration);
+    assert_eq!(lookup.last_used_at("r1").await.unwrap(), Some(NOW));
+
+    let cfg = lookup.resolve("cfg").await.unwrap();
+    assert_eq!(cfg.source, ClientSource::Configured);
+    assert!(cfg.metadata.get("client_secret").is_none());
+
+    assert_eq!(
+        lookup.resolve("gone").await.unwrap_err(),
+        AuthnError::UnknownClient
+    );
+    usage.add_tombstone("gone", NOW + 100).await.unwrap();
+    assert_eq!(
+        lookup.resolve("gone").await.unwrap_err(),
+        AuthnError::RegistrationExpired
+    );
+    clock.advance(100);
+    assert_eq!(
+        lookup.resolve("gone").await.unwrap_err(),
+        AuthnError::UnknownClient
+    );
+}
