@@ -193,13 +193,14 @@ fn check_admin(headers: &HeaderMap, expected: &TokenHash) -> Option<Response> {
     Some(res)
 }
 
-fn refusal(err: &AuthnError, status: StatusCode) -> Response {
+/// `what` names the operation in a 503 (`client authentication`, `client resolution`).
+fn refusal(err: &AuthnError, status: StatusCode, what: &str) -> Response {
     if let AuthnError::Unavailable(detail) = err {
-        tracing::warn!(error = %detail, "client authentication unavailable");
+        tracing::warn!(error = %detail, "{what} unavailable");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
-            "client authentication is temporarily unavailable; retry later",
+            &format!("{what} is temporarily unavailable; retry later"),
         );
     }
     error(status, "invalid_client", &err.to_string())
@@ -257,7 +258,7 @@ async fn authenticate(
                 "metadata": client.metadata.as_map(),
             }),
         ),
-        Err(e) => refusal(&e, StatusCode::UNAUTHORIZED),
+        Err(e) => refusal(&e, StatusCode::UNAUTHORIZED, "client authentication"),
     }
 }
 
@@ -280,11 +281,11 @@ async fn get_client(State(state): State<AuthnState>, req: Request) -> Response {
     let lookup = &state.host.lookup;
     let client = match lookup.resolve(&client_id).await {
         Ok(c) => c,
-        Err(e) => return refusal(&e, StatusCode::NOT_FOUND),
+        Err(e) => return refusal(&e, StatusCode::NOT_FOUND, "client resolution"),
     };
     let last_used_at = match lookup.last_used_at(&client.client_id).await {
         Ok(at) => at,
-        Err(e) => return refusal(&e, StatusCode::NOT_FOUND),
+        Err(e) => return refusal(&e, StatusCode::NOT_FOUND, "client resolution"),
     };
     json_response(
         StatusCode::OK,
