@@ -28,7 +28,7 @@ use dcr_core::authn::{
     MemoryUsageStore, RegistryLookup, UsageRecorder,
 };
 use dcr_core::clock::{Clock as _, SystemClock};
-use dcr_core::resolve::ClientResolver;
+use dcr_core::resolve::{ClientResolver, ClientSource};
 use dcr_core::token::TokenHash;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -283,9 +283,15 @@ async fn get_client(State(state): State<AuthnState>, req: Request) -> Response {
         Ok(c) => c,
         Err(e) => return refusal(&e, StatusCode::NOT_FOUND, "client resolution"),
     };
-    let last_used_at = match lookup.last_used_at(&client.client_id).await {
-        Ok(at) => at,
-        Err(e) => return refusal(&e, StatusCode::NOT_FOUND, "client resolution"),
+    // Only registrations have usage records (documents and configured clients are never
+    // pruned), and documents must resolve while the store is down.
+    let last_used_at = if client.source == ClientSource::Registration {
+        match lookup.last_used_at(&client.client_id).await {
+            Ok(at) => at,
+            Err(e) => return refusal(&e, StatusCode::NOT_FOUND, "client resolution"),
+        }
+    } else {
+        None
     };
     json_response(
         StatusCode::OK,
