@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::clock::FixedClock;
+use crate::clock::{Clock as _, FixedClock};
 use crate::metadata::FetchError;
 
 pub(super) const NOW: i64 = 1_800_000_000;
@@ -888,4 +888,104 @@ async fn registry_lookup_finds_configured_registered_and_tombstoned_ids() {
         lookup.resolve("gone").await.unwrap_err(),
         AuthnError::UnknownClient
     );
+}
+
+#[derive(Debug)]
+struct Documents(HashMap<String, Value>);
+
+#[async_trait::async_trait]
+impl crate::cimd::MetadataDocumentFetcher for Documents {
+    async fn fetch_document(
+        &self,
+        url: &url::Url,
+        _max_bytes: usize,
+    ) -> Result<crate::cimd::FetchedDocument, FetchError> {
+        let doc = self
+            .0
+            .get(url.as_str())
+            .ok_or_else(|| FetchError("HTTP 404".into()))?;
+        Ok(crate::cimd::FetchedDocument {
+            body: doc.to_string().into_bytes(),
+            freshness: Some(std::time::Duration::from_secs(600)),
+        })
+    }
+}
+
+#[tokio::test]
+async fn metadata_document_clients_authenticate_with_none_and_private_key_jwt() {
+    use crate::cimd::{CimdSettings, DocumentResolver};
+    use crate::metadata::ServerMetadata;
+    use crate::resolve::ClientResolver;
+    use crate::settings::RegistrarSettings;
+    use crate::store::{MemoryStore, Store};
+    let k = key();
+    let public = "https://app.example/public.json";
+    let signed = "https://app.example/signed.json";
+    let base = |id: &str| {
+        json!({"client_id": id, "client_name": "Doc", "redirect_uris": ["http://127.0.0.1/cb"],
+               "grant_types": ["authorization_code"], "response_types": ["code"]})
+    };
+    let mut p = base(public);
+    p["token_endpoint_auth_method"] = json!("none");
+    let mut s = base(signed);
+    s["token_endpoint_auth_method"] = json!("private_key_jwt");
+    s["jwks"] = json!({"keys": [jwk(&k, "d1")]});
+    let docs = Documents(
+        [(public.to_owned(), p), (signed.to_owned(), s)]
+            .into_iter()
+            .collect(),
+    );
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let registrar = crate::Registrar::builder(
+        store.clone(),
+        ServerMetadata::default(),
+        RegistrarSettings::new("https://as.example.com"),
+    )
+    .build()
+    .unwrap();
+    let documents =
+        DocumentResolver::builder(registrar.clone(), Arc::new(docs), CimdSettings::default())
+            .build()
+            .unwrap();
+    let lookup = RegistryLookup::new(store, ClientResolver::new(registrar, Some(documents)), None);
+    // The real clock: the document resolver and the claims use it alike.
+    let authn =
+        Authenticator::builder(Arc::new(lookup), Arc::new(MemoryReplayStore::new())).build();
+    let now = crate::clock::SystemClock.now();
+    let ok = authn
+        .authenticate(None, &form(&[("client_id", public)]), &aud())
+        .await
+        .unwrap();
+    assert_eq!(
+        (ok.source, ok.method),
+        (ClientSource::MetadataDocument, AuthMethod::None)
+    );
+    let c = json!({"iss": signed, "sub": signed, "aud": AUD, "exp": now + 60, "jti": "d-1"});
+    let ok = authn
+        .authenticate(None, &jwt_form(&sign_ed(&k, Some("d1"), &c)), &aud())
+        .await
+        .unwrap();
+    assert_eq!(
+        (ok.client_id.as_str(), ok.method),
+        (signed, AuthMethod::PrivateKeyJwt)
+    );
+    // A document client cannot use a secret, and the wrong method is refused.
+    let e = authn
+        .authenticate(Some(&basic(public, "x")), &form(&[]), &aud())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("registered with token_endpoint_auth_method none"),
+        "{e}"
+    );
+    let e = authn
+        .authenticate(
+            None,
+            &form(&[("client_id", "https://app.example/missing.json")]),
+            &aud(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AuthnError::Document(_)), "{e:?}");
 }
