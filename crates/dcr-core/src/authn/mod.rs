@@ -41,6 +41,8 @@ mod replay;
 mod usage;
 
 #[cfg(test)]
+mod lookup_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
