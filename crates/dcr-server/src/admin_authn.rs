@@ -20,7 +20,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dcr_core::authn::{
@@ -128,6 +129,33 @@ pub async fn record_removed(config: &Config, store: &OpenStore, pruned: &[(Strin
             tracing::warn!(client_id = %client_id, error = %e, "tombstone of a removed client could not be written");
         }
     }
+}
+
+/// Adds tombstones for clients deleted over RFC 7592 (a `DELETE` on a registration client
+/// URI answered 204) to the public `router`.
+pub fn tombstone_deletes(router: Router, config: &Config, store: &OpenStore) -> Router {
+    let prefix: Arc<str> = format!("{}{}/", config.issuer_path(), config.registration.path).into();
+    let (config, store) = (Arc::new(config.clone()), store.clone());
+    router.layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| {
+            let (prefix, config, store) = (prefix.clone(), config.clone(), store.clone());
+            async move {
+                let deleted = (req.method() == Method::DELETE)
+                    .then(|| req.uri().path().strip_prefix(&*prefix).map(str::to_owned))
+                    .flatten()
+                    .filter(|segment| !segment.is_empty() && !segment.contains('/'));
+                let res = next.run(req).await;
+                if res.status() == StatusCode::NO_CONTENT
+                    && let Some(segment) = deleted
+                    && let Ok(client_id) =
+                        percent_encoding::percent_decode_str(&segment).decode_utf8()
+                {
+                    record_removed(&config, &store, &[(client_id.into_owned(), 0)]).await;
+                }
+                res
+            }
+        },
+    ))
 }
 
 #[derive(Clone)]

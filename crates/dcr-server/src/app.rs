@@ -297,6 +297,7 @@ impl Application {
         }
         let limits = rate_limits(config);
         let router = build_router(config, registrar.clone(), limits.clone());
+        let router = crate::admin_authn::tombstone_deletes(router, config, &store);
         crate::config_clients::configured_clients(config)?;
         let resolver = crate::cimd::client_resolver(config, &store, &registrar)?;
         let admin = crate::admin::AdminListener::bind(config, &store, resolver).await?;

@@ -296,3 +296,26 @@ async fn a_bad_configured_client_stops_start_up_naming_entry_and_member() {
         assert!(err.contains(name) && err.contains(member), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_client_deleted_over_rfc_7592_is_tombstoned() {
+    let a = setup().await;
+    let reg = a.app.register_ok(&web_client()).await;
+    let id = reg["client_id"].as_str().unwrap();
+    let rat = reg["registration_access_token"].as_str().unwrap();
+    assert_eq!(a.get(id).await.status(), StatusCode::OK);
+    assert_eq!(
+        a.app.delete(&reg, rat).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let d = assert_error(a.get(id).await, StatusCode::NOT_FOUND, "invalid_client").await;
+    assert!(d.contains("expired or was deleted; register again"), "{d}");
+    // A refused delete (wrong token) leaves no tombstone.
+    let other = a.app.register_ok(&web_client()).await;
+    let other_id = other["client_id"].as_str().unwrap();
+    assert_eq!(
+        a.app.delete(&other, "not-its-token").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(a.get(other_id).await.status(), StatusCode::OK);
+}
