@@ -729,3 +729,27 @@ async fn malformed_assertions_are_invalid_client() {
         "{e}"
     );
 }
+
+#[test]
+fn keys_are_chosen_by_kid_use_kind_and_alg() {
+    let k = key();
+    let with = |extra: Value| {
+        let mut j = jwk(&k, "k1");
+        for (name, v) in extra.as_object().unwrap() {
+            j[name] = v.clone();
+        }
+        serde_json::from_value::<jsonwebtoken::jwk::Jwk>(j).unwrap()
+    };
+    let fits = |j: jsonwebtoken::jwk::Jwk, kid: Option<&str>| {
+        !assertion::candidates(&[j], Algorithm::EdDSA, kid).is_empty()
+    };
+    assert!(fits(with(json!({})), None));
+    assert!(fits(
+        with(json!({"alg": "EdDSA", "use": "sig"})),
+        Some("k1")
+    ));
+    assert!(!fits(with(json!({})), Some("k2")));
+    assert!(!fits(with(json!({"use": "enc"})), None));
+    assert!(!fits(with(json!({"alg": "ES256"})), None));
+    assert!(assertion::candidates(&[with(json!({}))], Algorithm::RS256, None).is_empty());
+}
