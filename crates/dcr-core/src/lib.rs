@@ -35,6 +35,8 @@
 
 /// Audit events (`dcr::audit` log records) for registration changes and denials.
 pub mod audit;
+/// Client authentication at a host's token endpoint, redirect URI checks, usage signals.
+pub mod authn;
 /// OAuth Client ID Metadata Documents: URL client ids resolved to validated clients.
 pub mod cimd;
 /// The registered client, typed.

@@ -13,14 +13,17 @@ pub enum ClientSource {
     Registration,
     /// Described by the metadata document its client id points at.
     MetadataDocument,
+    /// Configured by the operator (`[[clients]]`); never pruned nor managed over RFC 7592.
+    Configured,
 }
 
 impl ClientSource {
-    /// `registration` or `metadata_document`.
+    /// `registration`, `metadata_document` or `configured`.
     pub fn as_str(self) -> &'static str {
         match self {
             ClientSource::Registration => "registration",
             ClientSource::MetadataDocument => "metadata_document",
+            ClientSource::Configured => "configured",
         }
     }
 }

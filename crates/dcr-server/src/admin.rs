@@ -22,7 +22,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use dcr_core::resolve::{ClientResolver, ResolveError};
+use dcr_core::resolve::ClientResolver;
 use dcr_core::token::TokenHash;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -92,43 +92,6 @@ fn unauthorized() -> Response {
     res
 }
 
-async fn get_client(State(state): State<AdminState>, req: Request) -> Response {
-    if !authorized(req.headers(), &state.token) {
-        return unauthorized();
-    }
-    let raw = req
-        .uri()
-        .path()
-        .strip_prefix("/clients/")
-        .unwrap_or_default();
-    let Ok(client_id) = percent_encoding::percent_decode_str(raw).decode_utf8() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "invalid_client",
-            "the client_id is not valid UTF-8",
-        );
-    };
-    match state.resolver.resolve(&client_id).await {
-        Ok(client) => json_response(
-            StatusCode::OK,
-            json!({
-                "client_id": client.client_id,
-                "source": client.source.as_str(),
-                "metadata": client.metadata.as_map(),
-            }),
-        ),
-        Err(ResolveError::Unavailable(detail)) => {
-            tracing::warn!(error = %detail, "client resolution unavailable");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "client resolution is temporarily unavailable; retry later",
-            )
-        }
-        Err(e) => error(StatusCode::NOT_FOUND, "invalid_client", &e.to_string()),
-    }
-}
-
 async fn healthz() -> Response {
     json_response(StatusCode::OK, json!({"status": "ok"}))
 }
@@ -189,8 +152,9 @@ impl AdminListener {
             token: Arc::new(TokenHash::of(&token)),
             store: store.clone(),
         };
+        // GET /clients/{client_id} and POST /clients/authenticate.
         let mut router = Router::new()
-            .route("/clients/{client_id}", get(get_client))
+            .merge(crate::admin_authn::router(config, store, &state.resolver)?)
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz));
         if config.metrics.enabled {

@@ -335,6 +335,8 @@ impl Application {
         }
         let limits = rate_limits(config)?;
         let router = build_router(config, registrar.clone(), limits.clone());
+        let router = crate::admin_authn::tombstone_deletes(router, config, &store);
+        crate::config_clients::configured_clients(config)?;
         let resolver = crate::cimd::client_resolver(config, &store, &registrar)?;
         let admin = crate::admin::AdminListener::bind(config, &store, resolver).await?;
         Ok(Self {
@@ -487,6 +489,7 @@ impl Application {
         let rules = prune.rules();
         if prune.interval_seconds > 0 && rules != PruneRules::default() {
             let registrar = self.registrar.clone();
+            let (config, store) = (self.config.clone(), self.store.clone());
             let every = Duration::from_secs(prune.interval_seconds);
             tasks.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
@@ -494,6 +497,7 @@ impl Application {
                     tick.tick().await;
                     match registrar.prune(rules, false).await {
                         Ok(gone) if !gone.is_empty() => {
+                            crate::admin_authn::record_removed(&config, &store, &gone).await;
                             tracing::info!(count = gone.len(), "pruned unmanaged open clients");
                         }
                         Ok(_) => {}

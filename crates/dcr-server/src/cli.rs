@@ -154,9 +154,16 @@ async fn clients_with(
                 .list_clients(after.as_deref(), limit)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ids: Vec<String> = list.iter().map(|c| c.client_id.clone()).collect();
+            let used = store
+                .authn_stores()
+                .usage
+                .last_used(&ids)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
-                "{:<28} {:<24} {:<12} {:<12} IAT",
-                "CLIENT_ID", "NAME", "CREATED_AT", "MANAGED_AT"
+                "{:<28} {:<24} {:<12} {:<12} {:<12} IAT",
+                "CLIENT_ID", "NAME", "CREATED_AT", "MANAGED_AT", "LAST_USED_AT"
             );
             for c in list {
                 let name = c
@@ -168,11 +175,13 @@ async fn clients_with(
                     .take(24)
                     .collect::<String>();
                 println!(
-                    "{:<28} {:<24} {:<12} {:<12} {}",
+                    "{:<28} {:<24} {:<12} {:<12} {:<12} {}",
                     c.client_id,
                     name,
                     c.created_at,
                     c.managed_at.map_or("-".to_owned(), |m| m.to_string()),
+                    used.get(&c.client_id)
+                        .map_or("-".to_owned(), |m| m.to_string()),
                     c.initial_access_token_id.as_deref().unwrap_or("-"),
                 );
             }
@@ -196,6 +205,7 @@ async fn clients_with(
                 "created_at": c.created_at,
                 "updated_at": c.updated_at,
                 "managed_at": c.managed_at,
+                "last_used_at": store.authn_stores().usage.last_used(std::slice::from_ref(&c.client_id)).await.map_err(|e| anyhow::anyhow!("{e}"))?.get(&c.client_id),
                 "initial_access_token_id": c.initial_access_token_id,
                 "metadata": metadata,
             });
@@ -210,6 +220,7 @@ async fn clients_with(
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             anyhow::ensure!(deleted, "no client with id {client_id}");
+            crate::admin_authn::record_removed(config, store, &[(client_id.clone(), 0)]).await;
             println!("deleted {client_id}");
             Ok(())
         }
@@ -224,6 +235,9 @@ async fn clients_with(
                 .prune(rules, dry_run)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !dry_run {
+                crate::admin_authn::record_removed(config, store, &gone).await;
+            }
             for (id, created_at) in &gone {
                 println!("{id} {created_at}");
             }

@@ -53,6 +53,10 @@ pub struct Config {
     pub cimd: crate::config_cimd::CimdConfig,
     /// The admin listener (client resolution for host authorization servers).
     pub admin: crate::config_cimd::AdminConfig,
+    /// Client authentication for the host authorization server (`[authn]`).
+    pub authn: crate::config_clients::AuthnConfig,
+    /// Clients configured by the operator (`[[clients]]`).
+    pub clients: Vec<crate::config_clients::ClientConfig>,
     /// The directory relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -79,6 +83,8 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             cimd: Default::default(),
             admin: Default::default(),
+            authn: Default::default(),
+            clients: Vec::new(),
             base_dir: PathBuf::from("."),
             ignored_env_vars: Vec::new(),
         }

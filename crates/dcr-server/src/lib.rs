@@ -4,6 +4,8 @@
 
 /// The admin listener: client resolution for host authorization servers.
 pub mod admin;
+/// The admin API of client authentication (`POST /clients/authenticate`) and resolution.
+pub mod admin_authn;
 /// Wiring of configuration, store, registrar, router and socket.
 pub mod app;
 /// Wiring of Client ID Metadata Documents.
@@ -16,6 +18,8 @@ pub mod cli_cimd;
 pub mod config;
 /// The `[cimd]` and `[admin]` configuration sections.
 pub mod config_cimd;
+/// The `[authn]` and `[[clients]]` configuration sections.
+pub mod config_clients;
 /// Rhai scripts as policies and issuance decisions.
 pub mod scripting;
 /// Benchmark seeding: many registrations before the server starts.

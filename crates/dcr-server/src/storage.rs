@@ -60,6 +60,7 @@ pub struct OpenStore {
     pub kind: StorageKind,
     sqlite: Option<SqliteStore>,
     postgres: Option<PgStore>,
+    memory_authn: crate::admin_authn::AuthnStores,
 }
 
 impl OpenStore {
@@ -72,6 +73,7 @@ impl OpenStore {
                 kind,
                 sqlite: None,
                 postgres: None,
+                memory_authn: Default::default(),
             }),
             StorageKind::Sqlite(path) => {
                 let sqlite = SqliteStore::open(path)
@@ -82,6 +84,7 @@ impl OpenStore {
                     kind,
                     sqlite: Some(sqlite),
                     postgres: None,
+                    memory_authn: Default::default(),
                 })
             }
             StorageKind::Postgres => {
@@ -98,6 +101,7 @@ impl OpenStore {
                     kind,
                     sqlite: None,
                     postgres: Some(pg),
+                    memory_authn: Default::default(),
                 })
             }
         }
@@ -112,6 +116,18 @@ impl OpenStore {
         self.postgres
             .as_ref()
             .map(|p| Arc::new(p.clone()) as Arc<dyn dcr_core::cimd::MetadataDocumentCache>)
+    }
+
+    /// The client authentication records (assertion `jti`s, usage, tombstones) in this
+    /// store; in memory (one set per open store) for the memory store.
+    pub fn authn_stores(&self) -> crate::admin_authn::AuthnStores {
+        if let Some(s) = &self.sqlite {
+            return crate::admin_authn::AuthnStores::of(Arc::new(s.clone()));
+        }
+        if let Some(p) = &self.postgres {
+            return crate::admin_authn::AuthnStores::of(Arc::new(p.clone()));
+        }
+        self.memory_authn.clone()
     }
 
     /// Closes connections cleanly.

@@ -15,6 +15,7 @@
 //! - a delete by registration access token locks (deletes) that token first, in the same
 //!   order, so a delete and a rotation with one token never both succeed.
 
+mod authn;
 use std::str::FromStr as _;
 use std::time::Duration;
 

@@ -143,11 +143,7 @@ async fn postgres_concurrent_start_up_migrates_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    let embedded: Vec<(i64, bool)> = sqlx::migrate!("./migrations/postgres")
-        .iter()
-        .map(|m| (m.version, true))
-        .collect();
-    assert_eq!(applied, embedded);
+    assert_eq!(applied, migration_versions("postgres"));
     conn.close().await.unwrap();
 }
 
@@ -167,4 +163,20 @@ async fn postgres_unreachable_server_is_a_backend_error() {
         .await
         .unwrap_err();
     assert!(!err.to_string().contains("secret"), "{err}");
+}
+
+/// `(version, true)` for every migration file of `backend`, in version order.
+fn migration_versions(backend: &str) -> Vec<(i64, bool)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut versions: Vec<(i64, bool)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            (name.split('_').next().unwrap().parse().unwrap(), true)
+        })
+        .collect();
+    versions.sort_unstable();
+    versions
 }

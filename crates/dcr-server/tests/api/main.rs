@@ -5,6 +5,7 @@
 mod helpers;
 
 mod abuse_limits;
+mod admin_authn;
 mod cimd;
 mod cimd_audit;
 mod cimd_cli;

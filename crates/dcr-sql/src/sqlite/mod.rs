@@ -39,6 +39,8 @@ const WAL_AUTOCHECKPOINT_PAGES: &str = "4000";
 /// The most writes committed in one transaction.
 pub const MAX_BATCH: usize = 512;
 
+/// Client authentication records: assertion ids, usage, tombstones.
+mod authn;
 /// The shared cache of Client ID Metadata Documents.
 mod cimd;
 mod group_commit;
