@@ -8,12 +8,13 @@
 #                                exits non-zero if any request fails
 # Options: --debug (debug build), --duration S, --warmup S, --scale N (clients stored for the
 # scale runs, default 1000000; 0 skips them), --scale-only (only the scale rows and their
-# paired empty-store rows), --no-reference, --no-ceiling.
+# paired empty-store rows), --resolve-only (only client resolution through the admin listener,
+# with a read row for comparison), --no-reference, --no-ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-DURATION=15 WARMUP=3 SCALE=1000000 REFERENCE=1 CEILING=1 SMOKE=0 PROFILE=release MATRIX=1
+DURATION=15 WARMUP=3 SCALE=1000000 REFERENCE=1 CEILING=1 SMOKE=0 PROFILE=release MATRIX=1 RESOLVE=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1 DURATION=1 WARMUP=0.3 SCALE=2000 REFERENCE=0 CEILING=0 ;;
@@ -21,7 +22,8 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
     --scale) SCALE=$2; shift ;;
-    --scale-only) MATRIX=0 REFERENCE=0 CEILING=0 ;;
+    --scale-only) MATRIX=0 REFERENCE=0 CEILING=0 RESOLVE=0 ;;
+    --resolve-only) MATRIX=0 REFERENCE=0 CEILING=0 SCALE=0 RESOLVE=1 ;;
     --no-reference) REFERENCE=0 ;;
     --no-ceiling) CEILING=0 ;;
     *) echo "unknown option $1" >&2; exit 64 ;;
@@ -80,7 +82,7 @@ stop_server() {
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 N=0
-# dcr_config STORE ROTATE: writes a fresh config file (and store) and sets CFG to its path.
+# dcr_config STORE ROTATE [EXTRA_TOML]: writes a fresh config file (and store) and sets CFG.
 dcr_config() {
   N=$((N + 1))
   local store_url=memory:
@@ -101,8 +103,9 @@ enabled = false
 [log]
 # Per-request info lines off (as node-oidc-provider, which logs nothing per request);
 # the "listening on" line stays.
-filter = "warn,dcr_server::app=info"
+filter = "warn,dcr_server::app=info,dcr_server::admin=info"
 TOML
+  [ -n "${3:-}" ] && printf '%s\n' "$3" >>"$WORK/dcr-$N.toml"
   CFG="$WORK/dcr-$N.toml"
 }
 
@@ -113,7 +116,45 @@ measure() {
   [ "$SMOKE" = 1 ] && extra+=(--fail-on-error)
   $PIN_LOAD "$LOADGEN" run --url "$URL" --scenario "$1" --concurrency "$2" \
     --warmup "$WARMUP" --duration "$DURATION" --server "$3" --store "$4" --note "$5" "${extra[@]}" \
-    || FAILED=1
+    "${MEASURE_EXTRA[@]}" || FAILED=1
+}
+MEASURE_EXTRA=()
+
+ADMIN_TOKEN=bench-admin-token-0123456789abcdef-0123
+# run_resolve STORE: client resolution through the admin listener at concurrency 64, of a
+# registered client and of a metadata document (published over HTTPS by `loadgen origin`,
+# fetched once, then served from the cache).
+run_resolve() {
+  "$LOADGEN" origin --ca-out "$WORK/ca.pem" 2>"$WORK/origin.log" >/dev/null &
+  local origin_pid=$! doc=""
+  for _ in $(seq 1 600); do
+    doc=$(grep -o 'document at https://[^ ]*' "$WORK/origin.log" | sed 's/document at //') || true
+    [ -n "$doc" ] && break
+    sleep 0.1
+  done
+  [ -n "$doc" ] || { cat "$WORK/origin.log" >&2; echo "origin did not start" >&2; exit 1; }
+  dcr_config "$1" true "[fetch]
+allow_loopback_for_tests = true
+extra_root_certificates = [\"$WORK/ca.pem\"]
+[cimd]
+enabled = true
+[admin]
+listen = \"127.0.0.1:0\"
+token = \"$ADMIN_TOKEN\""
+  start_server "$WORK/dcr.log" "$DCR" serve --config "$CFG"
+  local admin=""
+  for _ in $(seq 1 100); do
+    admin=$(grep -o 'admin listener on http://[0-9.:]*' "$WORK/dcr.log" | sed 's/admin listener on //') || true
+    [ -n "$admin" ] && break
+    sleep 0.1
+  done
+  MEASURE_EXTRA=(--admin-url "$admin" --admin-token "$ADMIN_TOKEN" --document-url "$doc")
+  measure resolve-registered 64 dcr "$1" "admin listener"
+  measure resolve-document 64 dcr "$1" "admin listener, cached"
+  MEASURE_EXTRA=()
+  stop_server
+  kill "$origin_pid" 2>/dev/null || true
+  wait "$origin_pid" 2>/dev/null || true
 }
 
 # run_dcr STORE ROTATE SEED SCENARIO CONCURRENCY NOTE
@@ -162,6 +203,13 @@ for store in memory sqlite; do
     run_reference true mixed 64 "rotation"
   fi
 done
+
+if [ "$RESOLVE" = 1 ]; then
+  for store in memory sqlite; do
+    run_dcr "$store" true 0 read 64 "(paired)"
+    run_resolve "$store"
+  done
+fi
 
 if [ "$CEILING" = 1 ]; then
   for c in 1 64; do run_ceiling register "$c"; done

@@ -5,6 +5,10 @@
 //! - `loadgen run`: drives one scenario (`register`, `read`, `update`, `mixed`) against a
 //!   registration endpoint over keep-alive HTTP/1.1 connections (one per concurrent worker),
 //!   warms up, measures, and prints one Markdown table row (or the header with `--header`).
+//!   `resolve-registered` and `resolve-document` drive dcr's admin listener instead.
+//! - `loadgen origin`: an HTTPS publisher of one Client ID Metadata Document (test CA).
+
+mod origin;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -46,6 +50,15 @@ enum Cmd {
     Run(RunArgs),
     /// Prints the Markdown table header.
     Header,
+    /// Serves one Client ID Metadata Document over HTTPS (a CA generated at start).
+    Origin {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Where to write the CA certificate (PEM).
+        #[arg(long)]
+        ca_out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,6 +71,10 @@ enum Scenario {
     Update,
     /// 20% register, 70% read, 10% update.
     Mixed,
+    /// GET /clients/{id} of pre-registered clients on the admin listener, round-robin.
+    ResolveRegistered,
+    /// GET /clients/{--document-url} on the admin listener (a cached metadata document).
+    ResolveDocument,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -93,6 +110,15 @@ struct RunArgs {
     /// Exit with status 2 when any request failed (for CI smoke runs).
     #[arg(long)]
     fail_on_error: bool,
+    /// The admin listener (`http://127.0.0.1:PORT`), for the resolve scenarios.
+    #[arg(long)]
+    admin_url: Option<String>,
+    /// The admin token, for the resolve scenarios.
+    #[arg(long, default_value = "")]
+    admin_token: String,
+    /// The metadata document URL resolved by `resolve-document`.
+    #[arg(long, default_value = "")]
+    document_url: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -105,6 +131,10 @@ fn main() -> anyhow::Result<()> {
             println!("|---|---|---|---|---:|---:|---:|---:|---:|---:|");
             Ok(())
         }
+        Cmd::Origin { listen, ca_out } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(origin::origin(listen, &ca_out)),
         Cmd::Ceiling { listen, body_bytes } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
@@ -174,6 +204,9 @@ struct Owned {
 }
 
 struct Worker {
+    /// Admin paths resolved round-robin, and the admin token (resolve scenarios).
+    resolve_paths: Vec<String>,
+    admin_token: String,
     conn: SendRequest<Full<Bytes>>,
     addr: SocketAddr,
     host: String,
@@ -203,6 +236,8 @@ enum Op {
     Register,
     Read,
     Update,
+    /// GET of an admin path with the admin token.
+    Resolve,
 }
 
 impl Worker {
@@ -287,6 +322,15 @@ impl Worker {
                     .await?
                     .is_some())
             }
+            Op::Resolve => {
+                let i = self.cursor % self.resolve_paths.len();
+                self.cursor = self.cursor.wrapping_add(1);
+                let (path, token) = (self.resolve_paths[i].clone(), self.admin_token.clone());
+                Ok(self
+                    .send(Method::GET, &path, Some(&token), None)
+                    .await?
+                    .is_some())
+            }
             Op::Update => {
                 let i = self.cursor % self.clients.len();
                 self.cursor = self.cursor.wrapping_add(1);
@@ -322,6 +366,7 @@ impl Worker {
                 Scenario::Register => Op::Register,
                 Scenario::Read => Op::Read,
                 Scenario::Update => Op::Update,
+                Scenario::ResolveRegistered | Scenario::ResolveDocument => Op::Resolve,
                 Scenario::Mixed => match self.next_rand() % 10 {
                     0 | 1 => Op::Register,
                     9 => Op::Update,
@@ -388,9 +433,23 @@ async fn run(args: RunArgs) -> anyhow::Result<u64> {
             clients: Vec::new(),
             cursor: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1),
+            resolve_paths: Vec::new(),
+            admin_token: args.admin_token.clone(),
         });
     }
-    if args.scenario != Scenario::Register {
+    if args.scenario == Scenario::ResolveDocument {
+        let segment = percent_encoding::utf8_percent_encode(
+            &args.document_url,
+            percent_encoding::NON_ALPHANUMERIC,
+        );
+        for w in &mut workers {
+            w.resolve_paths.push(format!("/clients/{segment}"));
+        }
+    }
+    if !matches!(
+        args.scenario,
+        Scenario::Register | Scenario::ResolveDocument
+    ) {
         for w in &mut workers {
             for _ in 0..args.clients_per_conn {
                 match w.register().await? {
@@ -400,12 +459,39 @@ async fn run(args: RunArgs) -> anyhow::Result<u64> {
             }
         }
     }
+    if matches!(
+        args.scenario,
+        Scenario::ResolveRegistered | Scenario::ResolveDocument
+    ) {
+        let admin = args
+            .admin_url
+            .as_deref()
+            .and_then(|u| u.strip_prefix("http://"))
+            .context("the resolve scenarios need --admin-url http://HOST:PORT")?
+            .trim_end_matches('/')
+            .to_owned();
+        let admin_addr: SocketAddr = admin
+            .parse()
+            .context("--admin-url must name an IP and a port")?;
+        for w in &mut workers {
+            let ids: Vec<String> = w.clients.iter().map(|c| c.id.clone()).collect();
+            w.resolve_paths
+                .extend(ids.into_iter().map(|id| format!("/clients/{id}")));
+            w.conn = connect(admin_addr).await?;
+            w.addr = admin_addr;
+            w.host.clone_from(&admin);
+        }
+    }
     let (workers, _, _) = phase(workers, args.scenario, args.warmup).await?;
     let (_, tally, elapsed) = phase(workers, args.scenario, args.duration).await?;
     let total = tally.ok + tally.errors;
     let rps = total as f64 / elapsed.as_secs_f64();
     let ms = |q: f64| tally.hist.value_at_quantile(q) as f64 / 1000.0;
-    let scenario = format!("{:?}", args.scenario).to_lowercase();
+    let scenario = match args.scenario {
+        Scenario::ResolveRegistered => "resolve-registered".to_owned(),
+        Scenario::ResolveDocument => "resolve-document".to_owned(),
+        other => format!("{other:?}").to_lowercase(),
+    };
     println!(
         "| {scenario} | {} | {} | {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {} |",
         args.server,
