@@ -8,8 +8,8 @@
 #                                exits non-zero if any request fails
 # Options: --debug (debug build), --duration S, --warmup S, --scale N (clients stored for the
 # scale runs, default 1000000; 0 skips them), --scale-only (only the scale rows and their
-# paired empty-store rows), --resolve-only (only client resolution through the admin listener,
-# with a read row for comparison), --no-reference, --no-ceiling.
+# paired empty-store rows), --resolve-only (only client resolution and authentication through
+# the admin listener, with a read row for comparison), --no-reference, --no-ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -123,7 +123,8 @@ MEASURE_EXTRA=()
 ADMIN_TOKEN=bench-admin-token-0123456789abcdef-0123
 # run_resolve STORE: client resolution through the admin listener at concurrency 64, of a
 # registered client and of a metadata document (published over HTTPS by `loadgen origin`,
-# fetched once, then served from the cache).
+# fetched once, then served from the cache); then client authentication through it
+# (client_secret_basic; private_key_jwt with the key registered in jwks, a fresh assertion each).
 run_resolve() {
   "$LOADGEN" origin --ca-out "$WORK/ca.pem" 2>"$WORK/origin.log" >/dev/null &
   local origin_pid=$! doc=""
@@ -151,6 +152,8 @@ token = \"$ADMIN_TOKEN\""
   MEASURE_EXTRA=(--admin-url "$admin" --admin-token "$ADMIN_TOKEN" --document-url "$doc")
   measure resolve-registered 64 dcr "$1" "admin listener"
   measure resolve-document 64 dcr "$1" "admin listener, cached"
+  measure authenticate-basic 64 dcr "$1" "admin listener"
+  measure authenticate-jwt 64 dcr "$1" "admin listener, key in jwks"
   MEASURE_EXTRA=()
   stop_server
   kill "$origin_pid" 2>/dev/null || true

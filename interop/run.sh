@@ -2,7 +2,8 @@
 # Interop: third-party OAuth / OpenID Connect clients against a freshly built `dcr`.
 #
 # Builds dcr (debug), starts servers on free 127.0.0.1 ports (each its own issuer), then runs
-#   - interop/node:   openid-client (npm), with `node --test`;
+#   - interop/node:   openid-client (npm), with `node --test` (registration against dcr;
+#                     clientCredentialsGrant against the example authorization server);
 #   - interop/python: pyoidc (`oic` on PyPI), with unittest, in a venv made here;
 #   - interop/mcp-node: the TypeScript MCP SDK (@modelcontextprotocol/sdk), with `node --test`;
 #   - interop/mcp-python: the Python MCP SDK (`mcp` on PyPI), with unittest, in its own venv;
@@ -100,6 +101,47 @@ mkdir -p "$work/mcp"
 cp examples/mcp.toml "$work/mcp/dcr.toml"
 export INTEROP_MCP_ISSUER=http://127.0.0.1:$mcp_port INTEROP_MCP_CONFIG=$work/mcp/dcr.toml INTEROP_DCR=$dcr
 DCR_ISSUER=$INTEROP_MCP_ISSUER DCR_LISTEN=127.0.0.1:$mcp_port serve mcp
+
+# The example authorization server (crates/dcr-server/examples/authorization_server): dcr's
+# registration plus a client_credentials token endpoint on dcr's client authentication, with
+# one client configured in its TOML.
+echo "--> building the example authorization server"
+cargo build --locked -p dcr-server --example authorization_server
+export INTEROP_AS_ISSUER INTEROP_AS_CONFIGURED_ID INTEROP_AS_CONFIGURED_SECRET
+INTEROP_AS_CONFIGURED_ID=interop-configured
+INTEROP_AS_CONFIGURED_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+as_port=$(free_port)
+INTEROP_AS_ISSUER="http://127.0.0.1:$as_port"
+mkdir -p "$work/as"
+cat >"$work/as/dcr.toml" <<EOF
+issuer = "$INTEROP_AS_ISSUER"
+listen = "127.0.0.1:$as_port"
+allow_insecure_issuer = true
+
+[storage]
+url = "memory:"
+
+[[clients]]
+client_id = "$INTEROP_AS_CONFIGURED_ID"
+client_secret_env = "INTEROP_AS_CONFIGURED_SECRET"
+[clients.metadata]
+redirect_uris = ["https://reports.example/cb"]
+grant_types = ["client_credentials"]
+response_types = []
+token_endpoint_auth_method = "client_secret_basic"
+EOF
+"$target/debug/examples/authorization_server" --config "$work/as/dcr.toml" 2>"$work/as/stderr.log" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  grep -q "listening on http://" "$work/as/stderr.log" && break
+  kill -0 "${pids[-1]}" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q "listening on http://" "$work/as/stderr.log" || {
+  echo "the example authorization server did not start:" >&2
+  cat "$work/as/stderr.log" >&2
+  exit 1
+}
 
 echo "--> node: openid-client"
 (cd interop/node && npm ci --no-audit --no-fund --loglevel=error && node --test)

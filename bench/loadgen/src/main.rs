@@ -5,16 +5,20 @@
 //! - `loadgen run`: drives one scenario (`register`, `read`, `update`, `mixed`) against a
 //!   registration endpoint over keep-alive HTTP/1.1 connections (one per concurrent worker),
 //!   warms up, measures, and prints one Markdown table row (or the header with `--header`).
-//!   `resolve-registered` and `resolve-document` drive dcr's admin listener instead.
+//!   `resolve-registered` and `resolve-document` drive dcr's admin listener instead, as do
+//!   `authenticate-basic` and `authenticate-jwt` (`POST /clients/authenticate`).
 //! - `loadgen origin`: an HTTPS publisher of one Client ID Metadata Document (test CA).
 
 mod origin;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
@@ -22,6 +26,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -75,6 +80,12 @@ enum Scenario {
     ResolveRegistered,
     /// GET /clients/{--document-url} on the admin listener (a cached metadata document).
     ResolveDocument,
+    /// POST /clients/authenticate on the admin listener: client_secret_basic of
+    /// pre-registered clients, round-robin.
+    AuthenticateBasic,
+    /// POST /clients/authenticate on the admin listener: private_key_jwt of pre-registered
+    /// clients (an Ed25519 key in their `jwks`), a freshly signed assertion per request.
+    AuthenticateJwt,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -119,6 +130,9 @@ struct RunArgs {
     /// The metadata document URL resolved by `resolve-document`.
     #[arg(long, default_value = "")]
     document_url: String,
+    /// The `aud` of the assertions of `authenticate-jwt` (an audience dcr accepts: its issuer).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    audience: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -198,6 +212,8 @@ async fn ceiling(listen: SocketAddr, body_bytes: usize) -> anyhow::Result<()> {
 /// A client a worker owns: its id, its current registration access token, its update body.
 struct Owned {
     id: String,
+    /// Its `client_secret` (none for `private_key_jwt`).
+    secret: Option<String>,
     rat: String,
     uri_path: String,
     update_body: Bytes,
@@ -207,6 +223,8 @@ struct Worker {
     /// Admin paths resolved round-robin, and the admin token (resolve scenarios).
     resolve_paths: Vec<String>,
     admin_token: String,
+    /// The signing key of `authenticate-jwt` and the audience of its assertions.
+    jwt: Option<(Arc<EncodingKey>, String)>,
     conn: SendRequest<Full<Bytes>>,
     addr: SocketAddr,
     host: String,
@@ -238,6 +256,8 @@ enum Op {
     Update,
     /// GET of an admin path with the admin token.
     Resolve,
+    /// POST /clients/authenticate with the admin token.
+    Authenticate,
 }
 
 impl Worker {
@@ -287,7 +307,12 @@ impl Worker {
 
     /// Registers a client; returns it when the response carried what read and update need.
     async fn register(&mut self) -> anyhow::Result<Option<Owned>> {
-        let body = Bytes::from(format!("{{{METADATA}}}"));
+        self.register_with(METADATA).await
+    }
+
+    /// Registers a client with `metadata` (JSON members without braces).
+    async fn register_with(&mut self, metadata: &str) -> anyhow::Result<Option<Owned>> {
+        let body = Bytes::from(format!("{{{metadata}}}"));
         let path = self.reg_path.clone();
         let Some(res) = self.send(Method::POST, &path, None, Some(body)).await? else {
             return Ok(None);
@@ -303,6 +328,7 @@ impl Worker {
             uri_path: format!("{}/{}", self.reg_path, id),
             update_body: Bytes::from(format!("{{\"client_id\":\"{id}\",{METADATA}}}")),
             id: id.to_owned(),
+            secret: v["client_secret"].as_str().map(str::to_owned),
             rat: rat.to_owned(),
         }))
     }
@@ -331,6 +357,25 @@ impl Worker {
                     .await?
                     .is_some())
             }
+            Op::Authenticate => {
+                let i = self.cursor % self.clients.len();
+                self.cursor = self.cursor.wrapping_add(1);
+                let body = self.authenticate_body(i)?;
+                let token = self.admin_token.clone();
+                let Some(res) = self
+                    .send(
+                        Method::POST,
+                        "/clients/authenticate",
+                        Some(&token),
+                        Some(body),
+                    )
+                    .await?
+                else {
+                    return Ok(false);
+                };
+                let v: Value = serde_json::from_slice(&res)?;
+                Ok(v["client_id"].as_str() == Some(self.clients[i].id.as_str()))
+            }
             Op::Update => {
                 let i = self.cursor % self.clients.len();
                 self.cursor = self.cursor.wrapping_add(1);
@@ -355,6 +400,41 @@ impl Worker {
         }
     }
 
+    /// The admin API body that authenticates client `i`: its Basic header, or a fresh
+    /// `private_key_jwt` assertion (a new `jti` each time).
+    fn authenticate_body(&mut self, i: usize) -> anyhow::Result<Bytes> {
+        let id = self.clients[i].id.clone();
+        let jti = format!("{:016x}{:016x}", self.next_rand(), self.next_rand());
+        let body = match (&self.jwt, &self.clients[i].secret) {
+            (Some((key, audience)), _) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_secs();
+                let claims = serde_json::json!({
+                    "iss": id, "sub": id, "aud": audience, "iat": now, "exp": now + 60, "jti": jti,
+                });
+                let mut header = Header::new(Algorithm::EdDSA);
+                header.kid = Some("bench".to_owned());
+                let assertion = jsonwebtoken::encode(&header, &claims, key)?;
+                serde_json::json!({
+                    "authorization": null,
+                    "params": {
+                        "grant_type": "client_credentials",
+                        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                        "client_assertion": assertion,
+                    },
+                })
+            }
+            (None, Some(secret)) => serde_json::json!({
+                // Ids and secrets are URL-safe: form-urlencoding (RFC 6749 §2.3.1) leaves them.
+                "authorization": format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
+                "params": {"grant_type": "client_credentials"},
+            }),
+            (None, None) => bail!("client {id} has no secret"),
+        };
+        Ok(Bytes::from(body.to_string()))
+    }
+
     async fn drive(mut self, scenario: Scenario, until: Instant) -> (Self, Tally) {
         let mut tally = Tally {
             hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
@@ -367,6 +447,7 @@ impl Worker {
                 Scenario::Read => Op::Read,
                 Scenario::Update => Op::Update,
                 Scenario::ResolveRegistered | Scenario::ResolveDocument => Op::Resolve,
+                Scenario::AuthenticateBasic | Scenario::AuthenticateJwt => Op::Authenticate,
                 Scenario::Mixed => match self.next_rand() % 10 {
                     0 | 1 => Op::Register,
                     9 => Op::Update,
@@ -435,6 +516,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u64> {
             rng: 0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1),
             resolve_paths: Vec::new(),
             admin_token: args.admin_token.clone(),
+            jwt: None,
         });
     }
     if args.scenario == Scenario::ResolveDocument {
@@ -446,7 +528,24 @@ async fn run(args: RunArgs) -> anyhow::Result<u64> {
             w.resolve_paths.push(format!("/clients/{segment}"));
         }
     }
-    if !matches!(
+    if args.scenario == Scenario::AuthenticateJwt {
+        // One Ed25519 key; every client registers its public half in `jwks`.
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+        let x = URL_SAFE_NO_PAD.encode(pair.public_key_raw());
+        let metadata = format!(
+            r#""redirect_uris":["https://app.example.com/callback"],"client_name":"Benchmark service","token_endpoint_auth_method":"private_key_jwt","jwks":{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"bench","alg":"EdDSA","x":"{x}"}}]}}"#
+        );
+        let key = Arc::new(EncodingKey::from_ed_der(&pair.serialize_der()));
+        for w in &mut workers {
+            w.jwt = Some((key.clone(), args.audience.clone()));
+            for _ in 0..args.clients_per_conn {
+                match w.register_with(&metadata).await? {
+                    Some(c) => w.clients.push(c),
+                    None => bail!("setup: registration of a private_key_jwt client failed"),
+                }
+            }
+        }
+    } else if !matches!(
         args.scenario,
         Scenario::Register | Scenario::ResolveDocument
     ) {
@@ -461,13 +560,16 @@ async fn run(args: RunArgs) -> anyhow::Result<u64> {
     }
     if matches!(
         args.scenario,
-        Scenario::ResolveRegistered | Scenario::ResolveDocument
+        Scenario::ResolveRegistered
+            | Scenario::ResolveDocument
+            | Scenario::AuthenticateBasic
+            | Scenario::AuthenticateJwt
     ) {
         let admin = args
             .admin_url
             .as_deref()
             .and_then(|u| u.strip_prefix("http://"))
-            .context("the resolve scenarios need --admin-url http://HOST:PORT")?
+            .context("the admin scenarios need --admin-url http://HOST:PORT")?
             .trim_end_matches('/')
             .to_owned();
         let admin_addr: SocketAddr = admin
@@ -490,6 +592,8 @@ async fn run(args: RunArgs) -> anyhow::Result<u64> {
     let scenario = match args.scenario {
         Scenario::ResolveRegistered => "resolve-registered".to_owned(),
         Scenario::ResolveDocument => "resolve-document".to_owned(),
+        Scenario::AuthenticateBasic => "authenticate-basic".to_owned(),
+        Scenario::AuthenticateJwt => "authenticate-jwt".to_owned(),
         other => format!("{other:?}").to_lowercase(),
     };
     println!(
