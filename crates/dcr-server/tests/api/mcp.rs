@@ -330,6 +330,8 @@ async fn the_mcp_example_configuration_serves_mcp_clients() {
     );
     assert_eq!(doc["token_endpoint"], "https://auth.example.com/token");
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    // The second registration door is open.
+    assert_eq!(doc["client_id_metadata_document_supported"], true);
     assert!(
         doc["scopes_supported"]
             .as_array()
@@ -351,36 +353,4 @@ async fn the_mcp_example_configuration_serves_mcp_clients() {
     }
     let log = served.log.lock().unwrap().clone();
     assert!(!log.contains("[discovery]"), "{log}");
-}
-
-/// examples/mcp-cimd.toml is a block to append to examples/mcp.toml where `[cimd]` exists: it
-/// is valid TOML, holds only `[cimd]`, and names only its keys. (Once `[cimd]` is part of the
-/// configuration, this becomes a load of both files together.)
-#[test]
-fn the_mcp_cimd_block_names_only_cimd_keys() {
-    use figment::providers::Format as _;
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mcp-cimd.toml");
-    let text = std::fs::read_to_string(path).unwrap();
-    let value: Value = figment::Figment::from(figment::providers::Toml::string(&text))
-        .extract()
-        .unwrap();
-    let tables: Vec<&String> = value.as_object().unwrap().keys().collect();
-    assert_eq!(tables, ["cimd"]);
-    let cimd = value["cimd"].as_object().unwrap();
-    for key in cimd.keys() {
-        assert!(
-            [
-                "enabled",
-                "allowed_hosts",
-                "denied_hosts",
-                "cache_min_seconds",
-                "cache_max_seconds",
-                "max_document_bytes",
-                "policies"
-            ]
-            .contains(&key.as_str()),
-            "{key}"
-        );
-    }
-    assert_eq!(cimd["enabled"], true);
 }
