@@ -17,16 +17,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dcr_core::resolve::ClientResolver;
 use dcr_core::token::TokenHash;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -184,16 +180,9 @@ impl AdminListener {
             tracing::info!("admin listener on http://{addr}");
         }
         let limits = self.limits;
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds))
-            .max_buf_size(limits.max_header_bytes);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        let builder = crate::app::conn::connection_builder(&limits);
+        // Never triggered: the admin listener is aborted at shutdown, not drained.
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let app = crate::app::with_layers(
             self.router,
             Duration::from_secs(limits.request_timeout_seconds),
@@ -205,7 +194,7 @@ impl AdminListener {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
                     break;
                 };
-                let (stream, _) = match listener.accept().await {
+                let (stream, remote) = match listener.accept().await {
                     Ok(a) => a,
                     Err(e) => {
                         tracing::warn!(error = %e, "admin accept failed");
@@ -213,18 +202,17 @@ impl AdminListener {
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                // The public listener's deadlines: a connection without requests is closed.
+                let connection = crate::app::conn::serve_connection(
+                    &builder,
+                    &graceful,
+                    &limits,
+                    stream,
+                    remote,
                     app.clone(),
-                    |req: Request<hyper::body::Incoming>| req.map(Body::new),
-                ));
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
+                );
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "admin connection ended with an error");
-                    }
+                    connection.await;
                     drop(permit);
                 });
             }

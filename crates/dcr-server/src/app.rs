@@ -1,6 +1,6 @@
 //! Wiring: configuration → store → registrar → router → listening socket.
 
-mod conn;
+pub(crate) mod conn;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,15 +21,12 @@ use dcr_core::registrar::PruneRules;
 use dcr_core::settings::{InitialAccessTokenMode, RegistrarSettings};
 use dcr_http::ratelimit::{OnBackendError, RedisBackend, RedisSettings};
 use dcr_http::{AddressKeying, Limit, Rate, RateLimits};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use tower::{Service, ServiceBuilder, ServiceExt as _};
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -38,7 +34,6 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use self::conn::ConnDeadline;
 use crate::config::{
     BackendErrorMode, ClientIdSetting, Config, IdFormat, InitialAccessTokenSetting,
     IssueRatSetting, RateConfig,
@@ -376,18 +371,7 @@ impl Application {
         let mut background = self.spawn_background();
         background.extend(self.admin.take().map(crate::admin::AdminListener::spawn));
         let limits = &self.config.limits;
-        let head_timeout = Duration::from_secs(limits.header_read_timeout_seconds);
-        let idle_timeout = Duration::from_secs(limits.idle_timeout_seconds);
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(head_timeout)
-            .max_buf_size(limits.max_header_bytes);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        let builder = conn::connection_builder(limits);
         let app = with_layers(
             self.router.clone(),
             Duration::from_secs(limits.request_timeout_seconds),
@@ -415,39 +399,10 @@ impl Application {
                 },
                 () = &mut shutdown => break,
             };
-            let _ = stream.set_nodelay(true);
-            // Closes the connection (and frees its slot) when it makes no request in time.
-            let deadline = ConnDeadline::new(head_timeout, idle_timeout);
-            let requests = deadline.clone();
-            let service = TowerToHyperService::new(
-                app.clone()
-                    .map_request(move |req: Request<hyper::body::Incoming>| {
-                        let mut req = req.map(Body::new);
-                        req.extensions_mut().insert(ConnectInfo(remote));
-                        req
-                    })
-                    .map_future(move |response| {
-                        let in_flight = requests.begin();
-                        async move {
-                            let response = response.await;
-                            drop(in_flight);
-                            response
-                        }
-                    }),
-            );
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            let conn = graceful.watch(conn);
+            let connection =
+                conn::serve_connection(&builder, &graceful, limits, stream, remote, app.clone());
             tokio::spawn(async move {
-                tokio::select! {
-                    ended = conn => if let Err(e) = ended {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    },
-                    () = deadline.expired() => {
-                        tracing::debug!(%remote, "connection closed: no request before its deadline");
-                    }
-                }
+                connection.await;
                 drop(permit);
             });
         }

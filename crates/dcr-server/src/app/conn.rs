@@ -6,11 +6,94 @@
 //! connection may stay idle for the idle timeout. Bytes that are not a complete request head
 //! (a trickled head, HTTP/2 pings, window updates) never extend a deadline.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tower::{Service, ServiceExt as _};
+
+use crate::config::LimitsConfig;
+
+/// The HTTP/1 and HTTP/2 settings of every listener (public and admin): header size limits
+/// and hyper's own header-read timer.
+pub(crate) fn connection_builder(limits: &LimitsConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds))
+        .max_buf_size(limits.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// Serves one accepted connection with `app` (watched by `graceful`) until it ends, or until
+/// it has made no request before its [`ConnDeadline`]; the returned future then completes,
+/// which closes the socket. Requests carry the peer address as `ConnectInfo`.
+pub(crate) fn serve_connection<S>(
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    limits: &LimitsConfig,
+    stream: TcpStream,
+    remote: SocketAddr,
+    app: S,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
+    let _ = stream.set_nodelay(true);
+    let deadline = ConnDeadline::new(
+        Duration::from_secs(limits.header_read_timeout_seconds),
+        Duration::from_secs(limits.idle_timeout_seconds),
+    );
+    let requests = deadline.clone();
+    let service = TowerToHyperService::new(
+        app.map_request(move |req: Request<hyper::body::Incoming>| {
+            let mut req = req.map(Body::new);
+            req.extensions_mut().insert(ConnectInfo(remote));
+            req
+        })
+        .map_future(move |response| {
+            let in_flight = requests.begin();
+            async move {
+                let response = response.await;
+                drop(in_flight);
+                response
+            }
+        }),
+    );
+    let conn = graceful.watch(
+        builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned(),
+    );
+    async move {
+        tokio::select! {
+            ended = conn => if let Err(e) = ended {
+                tracing::debug!(error = %e, "connection ended with an error");
+            },
+            () = deadline.expired() => {
+                tracing::debug!(%remote, "connection closed: no request before its deadline");
+            }
+        }
+    }
+}
 
 /// The deadline of one connection (cloned into its service, which marks requests in flight).
 #[derive(Clone)]

@@ -204,3 +204,44 @@ async fn http2_pings_do_not_keep_an_idle_connection_open() {
         "a pinging idle HTTP/2 connection was not closed: {closed:?}"
     );
 }
+
+/// The admin listener has the same deadlines: silent connections beyond its `max_connections`
+/// neither lock out the authorization server nor stay open.
+#[tokio::test]
+async fn the_admin_listener_closes_connections_without_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "{LIMITS}[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{}\"\n",
+        "a".repeat(40)
+    );
+    let config = crate::helpers::test_config(dir.path(), &toml);
+    let app = dcr_server::app::Application::build(&config).await.unwrap();
+    let admin = app.admin_addr().expect("admin listener");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS + 2 {
+        held.push(TcpStream::connect(admin).await.unwrap());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap();
+    let res = client.get(format!("http://{admin}/healthz")).send().await;
+    assert!(
+        res.as_ref().is_ok_and(|r| r.status() == StatusCode::OK),
+        "the admin listener did not serve while silent connections were held: {res:?}"
+    );
+    for (i, mut s) in held.into_iter().enumerate() {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(PATIENCE, s.read_to_end(&mut rest)).await;
+        assert!(
+            matches!(read, Ok(Ok(_))),
+            "held admin connection {i} was not closed: {read:?}"
+        );
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+}
