@@ -1,5 +1,8 @@
 //! The `dcr` configuration file (TOML), overridable by `DCR_`-prefixed environment variables
 //! (nested keys joined with `__`, e.g. `DCR_STORAGE__URL`).
+//!
+//! Longer than most files: it is the whole schema of `dcr.toml` with its defaults in one
+//! place; checks and sections with logic of their own live in `config/` and `config_*.rs`.
 
 mod checks;
 mod discovery_checks;
