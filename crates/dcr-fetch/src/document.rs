@@ -8,7 +8,7 @@ use dcr_core::metadata::FetchError;
 use http_cache_semantics::{CacheOptions, CachePolicy};
 use url::Url;
 
-use crate::{BuildError, Fetcher, FetcherConfig, allowed, blocked, check_url};
+use crate::{BuildError, Fetcher, FetcherConfig};
 
 /// How the document is named in errors.
 const WHAT: &str = "the document";
@@ -74,31 +74,7 @@ impl MetadataDocumentFetcher for Fetcher {
         url: &Url,
         max_bytes: usize,
     ) -> Result<FetchedDocument, FetchError> {
-        let allow_loopback = self.config.allow_loopback_for_tests;
-        check_url(url, WHAT, allow_loopback)?;
-        let mut response = self
-            .client
-            .get(url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| Self::describe(&e, WHAT))?;
-        if let Some(remote) = response.remote_addr()
-            && !allowed(remote.ip(), allow_loopback)
-        {
-            return Err(blocked(WHAT));
-        }
-        let status = response.status();
-        if status != reqwest::StatusCode::OK {
-            let hint = if status.is_redirection() {
-                " (redirects are not followed)"
-            } else {
-                ""
-            };
-            return Err(FetchError(format!(
-                "{WHAT} returned HTTP {status}, expected 200 OK{hint}"
-            )));
-        }
+        let response = self.get_ok(url, WHAT).await?;
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -109,25 +85,11 @@ impl MetadataDocumentFetcher for Fetcher {
                 "{WHAT} was served as {content_type:?}, expected application/json"
             )));
         }
-        let too_large = || FetchError(format!("{WHAT} is larger than {max_bytes} bytes"));
-        if response
-            .content_length()
-            .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max_bytes))
-        {
-            return Err(too_large());
-        }
         let freshness = freshness(url, &response);
-        let mut body: Vec<u8> = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| Self::describe(&e, WHAT))?
-        {
-            if body.len().saturating_add(chunk.len()) > max_bytes {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = Self::read_body(response, WHAT, max_bytes, || {
+            FetchError(format!("{WHAT} is larger than {max_bytes} bytes"))
+        })
+        .await?;
         Ok(FetchedDocument { body, freshness })
     }
 }

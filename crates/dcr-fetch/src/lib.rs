@@ -256,28 +256,13 @@ impl Fetcher {
         };
         FetchError(format!("{what} could not be fetched: {why}"))
     }
-}
 
-#[async_trait::async_trait]
-impl DocumentFetcher for Fetcher {
-    fn check_destination(&self, url: &Url, what: &str) -> Result<(), FetchError> {
+    /// GETs `url` (`what` in errors), asking for JSON, and returns the response if it came from
+    /// an allowed address with 200 OK (redirects are not followed).
+    async fn get_ok(&self, url: &Url, what: &str) -> Result<reqwest::Response, FetchError> {
         let allow_loopback = self.config.allow_loopback_for_tests;
         check_url(url, what, allow_loopback)?;
-        // Names that resolve to loopback (RFC 6761 §6.3), refused before any resolution.
-        let local = url.host_str().is_some_and(|h| {
-            let h = h.trim_end_matches('.').to_ascii_lowercase();
-            h == "localhost" || h.ends_with(".localhost")
-        });
-        if local && !allow_loopback {
-            return Err(blocked(what));
-        }
-        Ok(())
-    }
-
-    async fn fetch_json(&self, url: &Url, what: &str) -> Result<Value, FetchError> {
-        let allow_loopback = self.config.allow_loopback_for_tests;
-        check_url(url, what, allow_loopback)?;
-        let mut response = self
+        let response = self
             .client
             .get(url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
@@ -300,14 +285,22 @@ impl DocumentFetcher for Fetcher {
                 "{what} returned HTTP {status}, expected 200 OK{hint}"
             )));
         }
-        let max = self.config.max_body_bytes;
+        Ok(response)
+    }
+
+    /// The body of `response` (`what` in errors), refused with `too_large()` as soon as its
+    /// announced or read length passes `max` bytes.
+    async fn read_body(
+        mut response: reqwest::Response,
+        what: &str,
+        max: usize,
+        too_large: impl Fn() -> FetchError,
+    ) -> Result<Vec<u8>, FetchError> {
         if response
             .content_length()
             .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max))
         {
-            return Err(FetchError(format!(
-                "{what} response is larger than {max} bytes"
-            )));
+            return Err(too_large());
         }
         let mut body: Vec<u8> = Vec::new();
         while let Some(chunk) = response
@@ -316,12 +309,37 @@ impl DocumentFetcher for Fetcher {
             .map_err(|e| Self::describe(&e, what))?
         {
             if body.len().saturating_add(chunk.len()) > max {
-                return Err(FetchError(format!(
-                    "{what} response is larger than {max} bytes"
-                )));
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
+        Ok(body)
+    }
+}
+
+#[async_trait::async_trait]
+impl DocumentFetcher for Fetcher {
+    fn check_destination(&self, url: &Url, what: &str) -> Result<(), FetchError> {
+        let allow_loopback = self.config.allow_loopback_for_tests;
+        check_url(url, what, allow_loopback)?;
+        // Names that resolve to loopback (RFC 6761 §6.3), refused before any resolution.
+        let local = url.host_str().is_some_and(|h| {
+            let h = h.trim_end_matches('.').to_ascii_lowercase();
+            h == "localhost" || h.ends_with(".localhost")
+        });
+        if local && !allow_loopback {
+            return Err(blocked(what));
+        }
+        Ok(())
+    }
+
+    async fn fetch_json(&self, url: &Url, what: &str) -> Result<Value, FetchError> {
+        let response = self.get_ok(url, what).await?;
+        let max = self.config.max_body_bytes;
+        let body = Self::read_body(response, what, max, || {
+            FetchError(format!("{what} response is larger than {max} bytes"))
+        })
+        .await?;
         serde_json::from_slice(&body)
             .map_err(|_| FetchError(format!("{what} did not return valid JSON")))
     }

@@ -5,6 +5,8 @@
 //! Schema migrations are embedded in the binary and applied when a store is opened.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod authn_records;
+mod cimd_cache;
 mod codec;
 /// The PostgreSQL store.
 pub mod postgres;

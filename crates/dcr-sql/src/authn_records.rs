@@ -1,0 +1,151 @@
+//! The client authentication records of both SQL stores (`dcr_core::authn`): assertion `jti`s,
+//! usage and tombstones, written once. Statements use `$N` placeholders, which SQLite accepts
+//! too; [`authn_records!`] implements the traits for a store given its read and write pools.
+
+/// Forgets the assertion `jti`s expired at `$1`.
+pub(crate) const PRUNE_JTIS: &str = "DELETE FROM assertion_jtis WHERE expires_at <= $1";
+
+/// Records the `jti` `$2` of client `$1` until `$3`, unless it is already recorded and not
+/// expired at `$4` (then no row changes).
+pub(crate) const RECORD_JTI: &str = "INSERT INTO assertion_jtis (client_id, jti, expires_at) \
+    VALUES ($1, $2, $3) \
+    ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at \
+    WHERE assertion_jtis.expires_at <= $4";
+
+/// Records a use of client `$1` at `$2`, if the client exists; the latest use is kept.
+pub(crate) const RECORD_USE: &str = "INSERT INTO client_usage (client_id, last_used_at) \
+    SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = $1) \
+    ON CONFLICT (client_id) DO UPDATE SET last_used_at = excluded.last_used_at \
+    WHERE excluded.last_used_at > client_usage.last_used_at";
+
+/// The last use of each client whose id is in the JSON array of strings `$1` (PostgreSQL).
+pub(crate) const LAST_USED_POSTGRES: &str = "SELECT client_id, last_used_at FROM client_usage \
+    WHERE client_id IN (SELECT jsonb_array_elements_text(CAST($1 AS jsonb)))";
+
+/// The last use of each client whose id is in the JSON array of strings `$1` (SQLite).
+pub(crate) const LAST_USED_SQLITE: &str = "SELECT client_id, last_used_at FROM client_usage \
+    WHERE client_id IN (SELECT value FROM json_each($1))";
+
+/// Forgets the uses of client `$1`.
+pub(crate) const DELETE_USAGE: &str = "DELETE FROM client_usage WHERE client_id = $1";
+
+/// Tombstones client `$1` until `$2` (or moves its tombstone to `$2`).
+pub(crate) const PUT_TOMBSTONE: &str = "INSERT INTO client_tombstones (client_id, until) \
+    VALUES ($1, $2) ON CONFLICT (client_id) DO UPDATE SET until = excluded.until";
+
+/// The tombstone of client `$1` still standing at `$2`, if any.
+pub(crate) const TOMBSTONED: &str =
+    "SELECT until FROM client_tombstones WHERE client_id = $1 AND until > $2";
+
+/// Removes the tombstone of client `$1`.
+pub(crate) const REMOVE_TOMBSTONE: &str = "DELETE FROM client_tombstones WHERE client_id = $1";
+
+/// Implements `AssertionReplayStore` and `ClientUsageStore` for `$store`: reads run on the pool
+/// `self.$read`, writes on `self.$write`; `$last_used` is the store's statement for
+/// `last_used` (the one that differs: how a JSON array of ids becomes a set).
+macro_rules! authn_records {
+    ($store:ty, read = $read:ident, write = $write:ident, last_used = $last_used:path) => {
+        #[async_trait::async_trait]
+        impl dcr_core::authn::AssertionReplayStore for $store {
+            async fn record_jti(
+                &self,
+                client_id: &str,
+                jti: &str,
+                expires_at: i64,
+                now: i64,
+            ) -> Result<bool, dcr_core::store::StoreError> {
+                sqlx::query($crate::authn_records::PRUNE_JTIS)
+                    .bind(now)
+                    .execute(&self.$write)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                let done = sqlx::query($crate::authn_records::RECORD_JTI)
+                    .bind(client_id)
+                    .bind(jti)
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(&self.$write)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl dcr_core::authn::ClientUsageStore for $store {
+            async fn record_use(
+                &self,
+                client_id: &str,
+                at: i64,
+            ) -> Result<(), dcr_core::store::StoreError> {
+                sqlx::query($crate::authn_records::RECORD_USE)
+                    .bind(client_id)
+                    .bind(at)
+                    .execute(&self.$write)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(())
+            }
+
+            async fn last_used(
+                &self,
+                client_ids: &[String],
+            ) -> Result<std::collections::HashMap<String, i64>, dcr_core::store::StoreError> {
+                let ids = serde_json::to_string(client_ids).map_err($crate::codec::backend)?;
+                let rows: Vec<(String, i64)> = sqlx::query_as($last_used)
+                    .bind(ids)
+                    .fetch_all(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(rows.into_iter().collect())
+            }
+
+            async fn add_tombstone(
+                &self,
+                client_id: &str,
+                until: i64,
+            ) -> Result<(), dcr_core::store::StoreError> {
+                sqlx::query($crate::authn_records::DELETE_USAGE)
+                    .bind(client_id)
+                    .execute(&self.$write)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                sqlx::query($crate::authn_records::PUT_TOMBSTONE)
+                    .bind(client_id)
+                    .bind(until)
+                    .execute(&self.$write)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(())
+            }
+
+            async fn tombstoned(
+                &self,
+                client_id: &str,
+                now: i64,
+            ) -> Result<bool, dcr_core::store::StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as($crate::authn_records::TOMBSTONED)
+                    .bind(client_id)
+                    .bind(now)
+                    .fetch_optional(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(row.is_some())
+            }
+
+            async fn remove_tombstone(
+                &self,
+                client_id: &str,
+            ) -> Result<(), dcr_core::store::StoreError> {
+                sqlx::query($crate::authn_records::REMOVE_TOMBSTONE)
+                    .bind(client_id)
+                    .execute(&self.$write)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use authn_records;
