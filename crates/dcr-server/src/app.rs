@@ -332,7 +332,7 @@ impl Application {
         let router = build_router(config, registrar.clone(), limits.clone());
         let router = crate::admin_authn::tombstone_deletes(router, config, &store);
         crate::config_clients::configured_clients(config)?;
-        let resolver = crate::cimd::client_resolver(config, &store, &registrar)?;
+        let resolver = crate::cimd::shared_client_resolver(config, &store, &registrar, &limits)?;
         let admin = crate::admin::AdminListener::bind(config, &store, resolver).await?;
         Ok(Self {
             listener,

@@ -5,8 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dcr_core::Registrar;
-use dcr_core::cimd::{DocumentResolver, MemoryDocumentCache, MetadataDocumentCache};
+use dcr_core::cimd::{
+    DocumentResolver, HostFetchLimiter, MemoryDocumentCache, MetadataDocumentCache,
+};
 use dcr_core::resolve::ClientResolver;
+use dcr_http::ratelimit::RedisBackend;
+use dcr_http::{Limit, Rate, RateLimits};
 
 use crate::config::Config;
 use crate::storage::OpenStore;
@@ -35,16 +39,42 @@ pub fn shared_cache(config: &Config, store: &OpenStore) -> Arc<dyn MetadataDocum
     })
 }
 
-/// The document resolver `[cimd]` describes; `None` when documents are off.
-pub fn document_resolver(
+/// The per-host fetch limit of `[cimd]` kept in the rate limits' Redis backend (keys
+/// `redis_key_prefix` + `cimd_host:` + host), so that it is one bucket for the fleet.
+#[derive(Debug)]
+struct SharedHostLimit(Limit);
+
+#[async_trait::async_trait]
+impl HostFetchLimiter for SharedHostLimit {
+    async fn check(&self, host: &str) -> Result<(), Duration> {
+        self.0.check(host).await
+    }
+}
+
+fn shared_host_limit(config: &Config, backend: &Arc<RedisBackend>) -> Option<Arc<SharedHostLimit>> {
+    let rate = Rate {
+        burst: config.cimd.host_fetch_burst,
+        per_second: config.cimd.host_fetch_per_second,
+    };
+    Some(Arc::new(SharedHostLimit(backend.limit("cimd_host", rate)?)))
+}
+
+/// The document resolver `[cimd]` describes; `None` when documents are off. With a Redis
+/// backend in `limits`, the per-host fetch limit is kept there (one bucket for the fleet).
+fn document_resolver(
     config: &Config,
     store: &OpenStore,
     registrar: &Registrar,
+    limits: &RateLimits,
 ) -> anyhow::Result<Option<DocumentResolver>> {
     if !config.cimd.enabled {
         return Ok(None);
     }
-    build_document_resolver(config, store, registrar).map(Some)
+    let host_limit = limits
+        .backend
+        .as_ref()
+        .and_then(|backend| shared_host_limit(config, backend));
+    build_resolver(config, store, registrar, host_limit).map(Some)
 }
 
 /// The document resolver `[cimd]` describes, whether or not documents are on (for `dcr cimd`).
@@ -53,10 +83,22 @@ pub fn build_document_resolver(
     store: &OpenStore,
     registrar: &Registrar,
 ) -> anyhow::Result<DocumentResolver> {
+    build_resolver(config, store, registrar, None)
+}
+
+fn build_resolver(
+    config: &Config,
+    store: &OpenStore,
+    registrar: &Registrar,
+    host_limit: Option<Arc<SharedHostLimit>>,
+) -> anyhow::Result<DocumentResolver> {
     let c = &config.cimd;
     let mut builder =
         DocumentResolver::builder(registrar.clone(), Arc::new(fetcher(config)?), c.settings())
             .shared_cache(shared_cache(config, store));
+    if let Some(limit) = host_limit {
+        builder = builder.host_fetch_limiter(limit);
+    }
     for name in &c.policies {
         if registrar.policies().contains(name) {
             continue;
@@ -85,14 +127,26 @@ pub fn build_document_resolver(
     Ok(builder.build()?)
 }
 
-/// The client resolver of the admin listener (and of `dcr cimd`).
+/// The client resolver of `dcr check-config` and of tests (its per-host fetch limit is kept
+/// in this process).
 pub fn client_resolver(
     config: &Config,
     store: &OpenStore,
     registrar: &Registrar,
 ) -> anyhow::Result<ClientResolver> {
+    shared_client_resolver(config, store, registrar, &RateLimits::default())
+}
+
+/// The client resolver of the admin listener: its per-host fetch limit is kept in the Redis
+/// backend of `limits` when there is one.
+pub fn shared_client_resolver(
+    config: &Config,
+    store: &OpenStore,
+    registrar: &Registrar,
+    limits: &RateLimits,
+) -> anyhow::Result<ClientResolver> {
     Ok(ClientResolver::new(
         registrar.clone(),
-        document_resolver(config, store, registrar)?,
+        document_resolver(config, store, registrar, limits)?,
     ))
 }

@@ -5,7 +5,8 @@
 //! - the URL rules ([`check_document_url`](crate::cimd::check_document_url)) and the host allow/deny patterns are checked
 //!   before anything is fetched, then the `allow_fetch` decision;
 //! - fetches go through a [`MetadataDocumentFetcher`](crate::cimd::MetadataDocumentFetcher) (the SSRF-guarded `dcr-fetch` crate in
-//!   the server), at most a configured number per host and second;
+//!   the server), at most a configured number per host and second (a [`HostFetchLimiter`](crate::cimd::HostFetchLimiter):
+//!   in this process by default, or shared by instances);
 //! - the document must be a JSON object whose `client_id` is the URL, without shared-secret
 //!   authentication; the named policies run on it, then the same validation as a
 //!   registration ([`crate::Registrar`]);
@@ -22,6 +23,7 @@
 
 mod document;
 mod hosts;
+mod limiter;
 mod resolver;
 /// The shared cache of validated documents.
 pub mod store;
@@ -31,6 +33,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use limiter::{GovernorHostLimiter, HostFetchLimiter};
 pub use resolver::{DocumentResolver, DocumentResolverBuilder, ResolvedDocument};
 pub use store::{CachedDocument, MemoryDocumentCache, MetadataDocumentCache};
 pub use url_rules::{check_document_url, is_document_url};

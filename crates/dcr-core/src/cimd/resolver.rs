@@ -1,10 +1,8 @@
 //! [`DocumentResolver`](crate::cimd::DocumentResolver): a metadata document URL to a validated client, through the caches.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use moka::Expiry;
 use moka::future::Cache;
 use serde_json::Value;
@@ -12,6 +10,7 @@ use url::Url;
 
 use super::document::{check_document, check_validated};
 use super::hosts::HostRules;
+use super::limiter::{GovernorHostLimiter, HostFetchLimiter};
 use super::store::{CachedDocument, MemoryDocumentCache, MetadataDocumentCache};
 use super::url_rules::check_document_url;
 use super::{CimdError, CimdSettings, Decision, MetadataDocumentFetcher};
@@ -66,6 +65,7 @@ pub struct DocumentResolverBuilder {
     allow_client: Option<Decision<ClientMetadata>>,
     shared: Option<Arc<dyn MetadataDocumentCache>>,
     clock: Arc<dyn Clock>,
+    host_limiter: Option<Arc<dyn HostFetchLimiter>>,
 }
 
 impl DocumentResolverBuilder {
@@ -93,6 +93,13 @@ impl DocumentResolverBuilder {
         self
     }
 
+    /// Sets the per-host fetch limiter (default: a [`GovernorHostLimiter`] of the settings'
+    /// `host_fetch_burst` and `host_fetch_per_second`, kept in this process).
+    pub fn host_fetch_limiter(mut self, limiter: Arc<dyn HostFetchLimiter>) -> Self {
+        self.host_limiter = Some(limiter);
+        self
+    }
+
     /// Sets the clock of the shared cache's expiry times (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -109,19 +116,13 @@ impl DocumentResolverBuilder {
         if s.cache_min_seconds > s.cache_max_seconds {
             return bad("cache_min_seconds must not exceed cache_max_seconds");
         }
-        let (Some(burst), true) = (
-            NonZeroU32::new(s.host_fetch_burst),
-            s.host_fetch_per_second.is_finite() && s.host_fetch_per_second >= 0.001,
-        ) else {
+        let Some(governor) = GovernorHostLimiter::new(s.host_fetch_burst, s.host_fetch_per_second)
+        else {
             return bad(
                 "host_fetch_burst must be at least 1 and host_fetch_per_second at least 0.001",
             );
         };
-        let quota = Quota::with_period(Duration::from_secs_f64(1.0 / s.host_fetch_per_second))
-            .map(|q| q.allow_burst(burst));
-        let Some(quota) = quota else {
-            return bad("host_fetch_per_second is out of range");
-        };
+        let limiter = self.host_limiter.unwrap_or_else(|| Arc::new(governor));
         let cache = Cache::builder()
             .max_capacity(s.cache_capacity.max(1))
             .expire_after(ByDocument)
@@ -140,7 +141,7 @@ impl DocumentResolverBuilder {
                 allow_client: self.allow_client,
                 shared,
                 clock: self.clock,
-                limiter: RateLimiter::keyed(quota),
+                limiter,
                 cache,
                 settings: self.settings,
             }),
@@ -158,7 +159,7 @@ struct Inner {
     allow_client: Option<Decision<ClientMetadata>>,
     shared: Arc<dyn MetadataDocumentCache>,
     clock: Arc<dyn Clock>,
-    limiter: DefaultKeyedRateLimiter<String>,
+    limiter: Arc<dyn HostFetchLimiter>,
     cache: Cache<String, Arc<Entry>>,
 }
 
@@ -221,6 +222,7 @@ impl DocumentResolver {
             allow_client: None,
             shared: None,
             clock: Arc::new(SystemClock),
+            host_limiter: None,
         }
     }
 
@@ -422,14 +424,11 @@ impl DocumentResolver {
             }
         }
         let host = url.host_str().unwrap_or_default().to_owned();
-        if inner.limiter.check_key(&host).is_err() {
+        if inner.limiter.check(&host).await.is_err() {
             fetch_outcome("rate_limited");
             return Err(CimdError::Fetch(format!(
                 "too many documents fetched from {host}; try again later"
             )));
-        }
-        if inner.limiter.len() > 10_000 {
-            inner.limiter.retain_recent();
         }
         let fetched = inner
             .fetcher

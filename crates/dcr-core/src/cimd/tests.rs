@@ -300,6 +300,62 @@ async fn fetches_per_host_are_bounded() {
     r.resolve(u).await.unwrap();
 }
 
+/// Allows the hosts it is given, recording every host it is asked about.
+#[derive(Debug, Default)]
+struct ListLimiter {
+    allowed: Vec<String>,
+    asked: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl HostFetchLimiter for ListLimiter {
+    async fn check(&self, host: &str) -> Result<(), Duration> {
+        self.asked.lock().unwrap().push(host.to_owned());
+        if self.allowed.iter().any(|h| h == host) {
+            Ok(())
+        } else {
+            Err(Duration::from_secs(1))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_replaced_host_limiter_decides_every_fetch() {
+    let f = Arc::new(FakeFetcher::default());
+    let (open, shut) = ("https://open.example/a.json", "https://shut.example/b.json");
+    f.set(open, &doc(open), None);
+    f.set(shut, &doc(shut), None);
+    let limiter = Arc::new(ListLimiter {
+        allowed: vec!["open.example".into()],
+        ..ListLimiter::default()
+    });
+    // A burst of 1 in the settings: the replaced limiter, not the default one, decides.
+    let settings = CimdSettings {
+        host_fetch_burst: 1,
+        host_fetch_per_second: 0.001,
+        ..CimdSettings::default()
+    };
+    let r = DocumentResolver::builder(registrar(), f.clone(), settings)
+        .host_fetch_limiter(limiter.clone())
+        .build()
+        .unwrap();
+    r.resolve(open).await.unwrap();
+    r.evict(open).await.unwrap();
+    r.resolve(open).await.unwrap();
+    let Err(CimdError::Fetch(d)) = r.resolve(shut).await else {
+        panic!("shut.example is limited");
+    };
+    assert_eq!(
+        d,
+        "too many documents fetched from shut.example; try again later"
+    );
+    assert_eq!(f.count(), 2);
+    assert_eq!(
+        *limiter.asked.lock().unwrap(),
+        ["open.example", "open.example", "shut.example"]
+    );
+}
+
 #[tokio::test]
 async fn a_shared_cache_serves_another_instance_without_a_fetch() {
     let shared: Arc<dyn MetadataDocumentCache> = Arc::new(MemoryDocumentCache::default());

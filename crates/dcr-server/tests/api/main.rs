@@ -12,6 +12,7 @@ mod cimd_cli;
 mod cimd_harness;
 mod cimd_origin;
 mod cimd_shared;
+mod cimd_shared_limits;
 mod configuration;
 mod connections;
 mod hostile_metadata;

@@ -24,7 +24,7 @@ const URL_VAR: &str = "DCR_TEST_REDIS_URL";
 
 /// The Redis of `DCR_TEST_REDIS_URL` as (`host:port`, database path such as `/0`); `None`
 /// (after saying so once) when the variable is unset. Panics when Redis does not answer.
-async fn test_redis() -> Option<(String, String)> {
+pub(crate) async fn test_redis() -> Option<(String, String)> {
     let url = match std::env::var(URL_VAR) {
         Ok(u) if !u.trim().is_empty() => u,
         _ => {
@@ -64,7 +64,7 @@ async fn test_redis() -> Option<(String, String)> {
 }
 
 /// A key prefix no other test (or run) uses.
-fn unique_prefix() -> String {
+pub(crate) fn unique_prefix() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
