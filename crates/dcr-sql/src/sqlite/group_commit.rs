@@ -158,8 +158,8 @@ pub(super) fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Command
     }
 }
 
-/// Applies `jobs` in one transaction, each in its own savepoint (a failing job is undone
-/// alone and gets its own error), and commits once. Returns each job's outcome, in order; if
+/// Applies `jobs` in one transaction and commits once. A failing job is undone alone and gets
+/// its own error: an open registration by [`register`], every other job in its own savepoint. Returns each job's outcome, in order; if
 /// the transaction fails, every job fails.
 pub(super) fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<bool, StoreError>> {
     match try_commit_group(conn, jobs) {
@@ -183,16 +183,87 @@ fn try_commit_group(
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
-        conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-        let outcome = apply(conn, &job.op);
-        if outcome.is_err() {
-            conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
-        }
-        conn.prepare_cached("RELEASE job")?.execute([])?;
+        let outcome = match &job.op {
+            WriteOp::Insert {
+                client_id,
+                metadata,
+                created_at,
+                updated_at,
+                initial_access_token_id,
+                managed_at,
+                rat,
+                spend: None,
+            } => register(
+                conn,
+                (
+                    client_id,
+                    metadata,
+                    *created_at,
+                    *updated_at,
+                    initial_access_token_id.as_deref(),
+                    *managed_at,
+                ),
+                rat.as_ref(),
+            )?,
+            op => {
+                conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+                let outcome = apply(conn, op);
+                if outcome.is_err() {
+                    conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+                }
+                conn.prepare_cached("RELEASE job")?.execute([])?;
+                outcome
+            }
+        };
         outcomes.push(outcome);
     }
     conn.prepare_cached("COMMIT")?.execute([])?;
     Ok(outcomes)
+}
+
+/// A `clients` row: `client_id, metadata, created_at, updated_at, initial_access_token_id,
+/// managed_at`.
+type ClientColumns<'a> = (&'a str, &'a str, i64, i64, Option<&'a str>, Option<i64>);
+
+/// Applies an open registration (an insert that spends no initial access token) without a
+/// savepoint: a savepoint per job made SQLite copy every page the job touched into its
+/// sub-journal, about a third of the writer's instructions. The client row is inserted first
+/// (a duplicate id is found before anything is written: `ClientExists`); if its token then
+/// collides with a stored one, the row is deleted again (`TokenExists`), which is all a
+/// savepoint would have undone. `Err`: any other failure, which fails the whole group (a
+/// statement may have been left half-applied).
+fn register(
+    conn: &Connection,
+    client: ClientColumns<'_>,
+    rat: Option<&NewRat>,
+) -> rusqlite::Result<Result<bool, StoreError>> {
+    let client_id = client.0;
+    let inserted = conn.prepare_cached(INSERT_CLIENT)?.execute(params![
+        client.0, client.1, client.2, client.3, client.4, client.5
+    ]);
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Ok(Err(StoreError::ClientExists)),
+        Err(e) => return Err(e),
+    }
+    let Some(rat) = rat else {
+        return Ok(Ok(true));
+    };
+    let inserted = conn.prepare_cached(INSERT_RAT)?.execute(params![
+        rat.hash.as_bytes().as_slice(),
+        rat.client_id,
+        rat.policies,
+        rat.created_at
+    ]);
+    match inserted {
+        Ok(_) => Ok(Ok(true)),
+        Err(e) if is_unique_violation(&e) => {
+            conn.prepare_cached("DELETE FROM clients WHERE client_id = ?1")?
+                .execute(params![client_id])?;
+            Ok(Err(StoreError::TokenExists))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether `err` is a unique-key (or primary-key) violation.
