@@ -9,12 +9,15 @@
 # Options: --debug (debug build), --duration S, --warmup S, --scale N (clients stored for the
 # scale runs, default 1000000; 0 skips them), --scale-only (only the scale rows and their
 # paired empty-store rows), --resolve-only (only client resolution and authentication through
-# the admin listener, with a read row for comparison), --no-reference, --no-ceiling.
+# the admin listener, with a read row for comparison), --register-only (only the register rows
+# at concurrency 1 and 64: dcr memory and SQLite, the reference, the ceiling; no scale rows),
+# --no-reference, --no-ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 DURATION=15 WARMUP=3 SCALE=1000000 REFERENCE=1 CEILING=1 SMOKE=0 PROFILE=release MATRIX=1 RESOLVE=1
+REGISTER_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1 DURATION=1 WARMUP=0.3 SCALE=2000 REFERENCE=0 CEILING=0 ;;
@@ -24,6 +27,7 @@ while [ $# -gt 0 ]; do
     --scale) SCALE=$2; shift ;;
     --scale-only) MATRIX=0 REFERENCE=0 CEILING=0 RESOLVE=0 ;;
     --resolve-only) MATRIX=0 REFERENCE=0 CEILING=0 SCALE=0 RESOLVE=1 ;;
+    --register-only) REGISTER_ONLY=1 SCALE=0 RESOLVE=0 ;;
     --no-reference) REFERENCE=0 ;;
     --no-ceiling) CEILING=0 ;;
     *) echo "unknown option $1" >&2; exit 64 ;;
@@ -186,6 +190,20 @@ echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 echo "Server on CPU 0, load generator on CPU 1; warm-up ${WARMUP}s, measured ${DURATION}s per row."
 echo
 "$LOADGEN" header
+
+if [ "$REGISTER_ONLY" = 1 ]; then
+  MATRIX=0
+  for store in memory sqlite; do
+    for c in 1 64; do run_dcr "$store" true 0 register "$c" ""; done
+  done
+  if [ "$REFERENCE" = 1 ]; then
+    for c in 1 64; do run_reference true register "$c" ""; done
+  fi
+  if [ "$CEILING" = 1 ]; then
+    for c in 1 64; do run_ceiling register "$c"; done
+    CEILING=0
+  fi
+fi
 
 for store in memory sqlite; do
   [ "$MATRIX" = 1 ] || break

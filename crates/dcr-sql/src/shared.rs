@@ -2,7 +2,7 @@
 //!
 //! Most statements are the same text on both: they use `$N` placeholders, which SQLite accepts
 //! too, and `CAST(.. AS TEXT)` where PostgreSQL needs a parameter's type. The stores differ in
-//! how they write clients (SQLite group-commits through one writer task; PostgreSQL locks rows
+//! how they write clients (SQLite group-commits through one writer thread; PostgreSQL locks rows
 //! in one transaction per request), so each gives its own `insert_client`, `update_client` and
 //! `delete_client`, and [`sql_store!`] adds the rest.
 

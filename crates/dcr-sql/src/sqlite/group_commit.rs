@@ -1,19 +1,25 @@
-//! The writer task of the SQLite store: every queued insert and update, applied in one
-//! transaction and committed once (see [`SqliteStore`](super::SqliteStore)).
+//! The writer thread of the SQLite store: every queued write, applied in one transaction and
+//! committed once (see [`SqliteStore`](super::SqliteStore)).
+//!
+//! The thread owns its own connection (`rusqlite`, statements prepared once and cached), so a
+//! group costs no hop between threads per statement: the async side hands over a [`Job`] and
+//! awaits its answer, the thread runs the whole group in SQLite and answers every job after the
+//! commit.
 
-use std::collections::HashSet;
+use std::cell::Cell;
+use std::path::Path;
+use std::time::Duration;
 
 use dcr_core::store::{RegistrationAccessTokenRecord, StoreError};
 use dcr_core::token::TokenHash;
-use sqlx::SqliteConnection;
-use sqlx::sqlite::SqlitePool;
+use rusqlite::{Connection, ErrorCode, ffi, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::MAX_BATCH;
-use crate::codec::{backend, or_conflict, policies_to_text};
+use super::{MAX_BATCH, WAL_AUTOCHECKPOINT_PAGES};
+use crate::codec::{backend, policies_to_text};
 use crate::shared::{INSERT_CLIENT, INSERT_RAT, SPEND_INITIAL_ACCESS_TOKEN};
 
-/// A registration access token row, owned so that it can travel to the writer task.
+/// A registration access token row, owned so that it can travel to the writer thread.
 #[derive(Debug)]
 pub(super) struct NewRat {
     hash: TokenHash,
@@ -33,7 +39,7 @@ impl NewRat {
     }
 }
 
-/// A write the writer task applies in a group commit.
+/// A write the writer thread applies in a group commit.
 #[derive(Debug)]
 pub(super) enum WriteOp {
     Insert {
@@ -54,28 +60,261 @@ pub(super) enum WriteOp {
         presented: [u8; 32],
         rotate_to: Option<NewRat>,
     },
+    /// Deletes the client (its tokens go with it, `ON DELETE CASCADE`) if it holds the token
+    /// hashed as `presented` (when given) and, with `unmanaged_open_only`, if it is an open
+    /// registration never managed. Its outcome: whether a client was deleted.
+    Delete {
+        client_id: String,
+        presented: Option<[u8; 32]>,
+        unmanaged_open_only: bool,
+    },
 }
 
+/// A write and where to send its outcome: `Ok(true)` for a stored insert or update, `Ok(b)` for
+/// a delete (whether it deleted a client).
 #[derive(Debug)]
 pub(super) struct Job {
     pub(super) op: WriteOp,
-    pub(super) done: oneshot::Sender<Result<(), StoreError>>,
+    pub(super) done: oneshot::Sender<Result<bool, StoreError>>,
 }
 
-async fn insert_rat(conn: &mut SqliteConnection, rat: &NewRat) -> Result<(), StoreError> {
-    sqlx::query(INSERT_RAT)
-        .bind(rat.hash.as_bytes().as_slice())
-        .bind(&rat.client_id)
-        .bind(&rat.policies)
-        .bind(rat.created_at)
-        .execute(&mut *conn)
-        .await
+/// What the store sends to the writer thread.
+#[derive(Debug)]
+pub(super) enum Command {
+    Write(Box<Job>),
+    /// Finish the writes queued so far, close the connection, then answer.
+    Stop(oneshot::Sender<()>),
+}
+
+thread_local! {
+    /// Pages in the WAL after the writer's last commit (set by [`wal_pages`]).
+    static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
+}
+
+/// The writer's WAL hook: records the WAL's size instead of checkpointing inside the commit
+/// (SQLite's automatic checkpoint), so that callers are answered before the checkpoint runs.
+fn wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
+
+/// Opens the writer's connection to the (migrated) database at `path`: WAL journal,
+/// `synchronous = FULL`, foreign keys on, the savepoint journal in memory (`temp_store`: a
+/// group would otherwise spill it to a temporary file, a write per page; it only serves
+/// `ROLLBACK TO`, durability rests on the WAL).
+pub(super) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "wal")?;
+    conn.pragma_update(None, "synchronous", "full")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "temp_store", "memory")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    conn.wal_hook(Some(wal_pages));
+    Ok(conn)
+}
+
+/// The writer thread: group commits until [`Command::Stop`] or until every
+/// [`SqliteStore`](super::SqliteStore) handle is dropped. After a commit whose WAL has passed
+/// [`WAL_AUTOCHECKPOINT_PAGES`], and after answering its jobs, it checkpoints the WAL into the
+/// database file (what SQLite's automatic checkpoint does, but inside the commit, before
+/// anyone is answered).
+pub(super) fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Command>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut stopped = Vec::new();
+    while let Some(first) = queue.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(command) = next {
+            match command {
+                Command::Write(job) => batch.push(*job),
+                Command::Stop(reply) => {
+                    queue.close();
+                    stopped.push(reply);
+                }
+            }
+            next = if batch.len() < MAX_BATCH {
+                queue.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let outcomes = commit_group(&mut conn, &batch);
+        for (job, outcome) in batch.drain(..).zip(outcomes) {
+            // The caller may have gone away (request cancelled): its write stands anyway.
+            let _ = job.done.send(outcome);
+        }
+        if WAL_PAGES.get() >= WAL_AUTOCHECKPOINT_PAGES {
+            // Passive: never waits for readers; a failure leaves the WAL for the next try.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            WAL_PAGES.set(0);
+        }
+    }
+    drop(conn);
+    for reply in stopped {
+        let _ = reply.send(());
+    }
+}
+
+/// Applies `jobs` in one transaction and commits once. A failing job is undone alone and gets
+/// its own error: an open registration by [`register`], every other job in its own savepoint. Returns each job's outcome, in order; if
+/// the transaction fails, every job fails.
+pub(super) fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<bool, StoreError>> {
+    match try_commit_group(conn, jobs) {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            // Leaves no transaction open behind a failed group (a no-op if none is).
+            let _ = conn.execute_batch("ROLLBACK");
+            let msg = e.to_string();
+            jobs.iter()
+                .map(|_| Err(StoreError::backend(msg.clone())))
+                .collect()
+        }
+    }
+}
+
+/// `Err`: the transaction is unusable (every job fails).
+fn try_commit_group(
+    conn: &mut Connection,
+    jobs: &[Job],
+) -> rusqlite::Result<Vec<Result<bool, StoreError>>> {
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let outcome = match &job.op {
+            WriteOp::Insert {
+                client_id,
+                metadata,
+                created_at,
+                updated_at,
+                initial_access_token_id,
+                managed_at,
+                rat,
+                spend: None,
+            } => register(
+                conn,
+                (
+                    client_id,
+                    metadata,
+                    *created_at,
+                    *updated_at,
+                    initial_access_token_id.as_deref(),
+                    *managed_at,
+                ),
+                rat.as_ref(),
+            )?,
+            op => {
+                conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+                let outcome = apply(conn, op);
+                if outcome.is_err() {
+                    conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+                }
+                conn.prepare_cached("RELEASE job")?.execute([])?;
+                outcome
+            }
+        };
+        outcomes.push(outcome);
+    }
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    Ok(outcomes)
+}
+
+/// A `clients` row: `client_id, metadata, created_at, updated_at, initial_access_token_id,
+/// managed_at`.
+type ClientColumns<'a> = (&'a str, &'a str, i64, i64, Option<&'a str>, Option<i64>);
+
+/// Applies an open registration (an insert that spends no initial access token) without a
+/// savepoint: a savepoint per job made SQLite copy every page the job touched into its
+/// sub-journal, about a third of the writer's instructions. The client row is inserted first
+/// (a duplicate id is found before anything is written: `ClientExists`); if its token then
+/// collides with a stored one, the row is deleted again (`TokenExists`), which is all a
+/// savepoint would have undone. `Err`: any other failure, which fails the whole group (a
+/// statement may have been left half-applied).
+fn register(
+    conn: &Connection,
+    client: ClientColumns<'_>,
+    rat: Option<&NewRat>,
+) -> rusqlite::Result<Result<bool, StoreError>> {
+    let client_id = client.0;
+    let inserted = conn.prepare_cached(INSERT_CLIENT)?.execute(params![
+        client.0, client.1, client.2, client.3, client.4, client.5
+    ]);
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Ok(Err(StoreError::ClientExists)),
+        Err(e) => return Err(e),
+    }
+    let Some(rat) = rat else {
+        return Ok(Ok(true));
+    };
+    let inserted = conn.prepare_cached(INSERT_RAT)?.execute(params![
+        rat.hash.as_bytes().as_slice(),
+        rat.client_id,
+        rat.policies,
+        rat.created_at
+    ]);
+    match inserted {
+        Ok(_) => Ok(Ok(true)),
+        Err(e) if is_unique_violation(&e) => {
+            conn.prepare_cached("DELETE FROM clients WHERE client_id = ?1")?
+                .execute(params![client_id])?;
+            Ok(Err(StoreError::TokenExists))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `err` is a unique-key (or primary-key) violation.
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.code == ErrorCode::ConstraintViolation
+                && matches!(
+                    e.extended_code,
+                    ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                )
+    )
+}
+
+/// `err`, unless it is a unique-key violation, which is `conflict`.
+fn or_conflict(err: rusqlite::Error, conflict: StoreError) -> StoreError {
+    if is_unique_violation(&err) {
+        conflict
+    } else {
+        backend(err)
+    }
+}
+
+fn insert_rat(conn: &Connection, rat: &NewRat) -> Result<(), StoreError> {
+    conn.prepare_cached(INSERT_RAT)
+        .and_then(|mut s| {
+            s.execute(params![
+                rat.hash.as_bytes().as_slice(),
+                rat.client_id,
+                rat.policies,
+                rat.created_at
+            ])
+        })
         .map_err(|e| or_conflict(e, StoreError::TokenExists))?;
     Ok(())
 }
 
+/// Runs a cached statement; the number of rows it changed.
+fn execute(
+    conn: &Connection,
+    sql: &'static str,
+    params: impl rusqlite::Params,
+) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(backend)
+}
+
 /// Applies one write (inside the caller's savepoint).
-async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<(), StoreError> {
+fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
     match op {
         WriteOp::Insert {
             client_id,
@@ -87,31 +326,27 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<(), StoreErr
             rat,
             spend,
         } => {
-            if let Some((id, now)) = spend {
-                let spent = sqlx::query(SPEND_INITIAL_ACCESS_TOKEN)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                if spent.rows_affected() != 1 {
-                    return Err(StoreError::InitialAccessTokenUnavailable);
-                }
+            if let Some((id, now)) = spend
+                && execute(conn, SPEND_INITIAL_ACCESS_TOKEN, params![id, now])? != 1
+            {
+                return Err(StoreError::InitialAccessTokenUnavailable);
             }
-            sqlx::query(INSERT_CLIENT)
-                .bind(client_id)
-                .bind(metadata)
-                .bind(created_at)
-                .bind(updated_at)
-                .bind(initial_access_token_id)
-                .bind(managed_at)
-                .execute(&mut *conn)
-                .await
+            conn.prepare_cached(INSERT_CLIENT)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        client_id,
+                        metadata,
+                        created_at,
+                        updated_at,
+                        initial_access_token_id,
+                        managed_at
+                    ])
+                })
                 .map_err(|e| or_conflict(e, StoreError::ClientExists))?;
             if let Some(rat) = rat {
-                insert_rat(conn, rat).await?;
+                insert_rat(conn, rat)?;
             }
-            Ok(())
+            Ok(true)
         }
         WriteOp::Update {
             client_id,
@@ -121,240 +356,55 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<(), StoreErr
             presented,
             rotate_to,
         } => {
-            let updated = sqlx::query(
-                "UPDATE clients SET metadata = ?2, updated_at = ?3, managed_at = COALESCE(managed_at, ?5) \
-                 WHERE client_id = ?1 AND EXISTS \
-                 (SELECT 1 FROM registration_access_tokens WHERE token_hash = ?4 AND client_id = ?1)",
-            )
-            .bind(client_id)
-            .bind(metadata)
-            .bind(updated_at)
-            .bind(presented.as_slice())
-            .bind(managed_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            if updated.rows_affected() != 1 {
+            let updated = execute(
+                conn,
+                "UPDATE clients SET metadata = ?2, updated_at = ?3, \
+                 managed_at = COALESCE(managed_at, ?5) \
+                 WHERE client_id = ?1 AND EXISTS (SELECT 1 FROM registration_access_tokens \
+                 WHERE token_hash = ?4 AND client_id = ?1)",
+                params![
+                    client_id,
+                    metadata,
+                    updated_at,
+                    presented.as_slice(),
+                    managed_at
+                ],
+            )?;
+            if updated != 1 {
                 return Err(StoreError::RegistrationAccessTokenGone);
             }
             if let Some(new) = rotate_to {
-                sqlx::query("DELETE FROM registration_access_tokens WHERE token_hash = ?1")
-                    .bind(presented.as_slice())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                insert_rat(conn, new).await?;
+                execute(
+                    conn,
+                    "DELETE FROM registration_access_tokens WHERE token_hash = ?1",
+                    params![presented.as_slice()],
+                )?;
+                insert_rat(conn, new)?;
             }
-            Ok(())
+            Ok(true)
         }
-    }
-}
-
-/// The writer task: group commits until every [`SqliteStore`] handle is dropped.
-pub(super) async fn write_loop(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let outcomes = commit_group(&pool, &batch).await;
-        for (job, outcome) in batch.drain(..).zip(outcomes) {
-            // The caller may have gone away (request cancelled): its write stands anyway.
-            let _ = job.done.send(outcome);
-        }
-    }
-}
-
-/// Applies `jobs` in one transaction and commits once: first all the open registrations
-/// together ([`insert_open_registrations`]), then each other job by itself ([`apply_alone`]),
-/// in queue order. No job has been answered yet, so they are concurrent and this order is as
-/// valid as the queue's. Returns each job's outcome, in order; if the transaction fails, every
-/// job fails.
-async fn commit_group(pool: &SqlitePool, jobs: &[Job]) -> Vec<Result<(), StoreError>> {
-    let fail_all = |msg: String| {
-        jobs.iter()
-            .map(|_| Err(StoreError::backend(msg.clone())))
-            .collect()
-    };
-    let mut tx = match pool.begin().await {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(e.to_string()),
-    };
-    let settled = match insert_open_registrations(&mut tx, jobs).await {
-        Ok(settled) => settled,
-        Err(msg) => return fail_all(msg),
-    };
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for (job, settled) in jobs.iter().zip(settled) {
-        let outcome = match settled {
-            Some(outcome) => outcome,
-            None => match apply_alone(&mut tx, &job.op).await {
-                Ok(outcome) => outcome,
-                Err(msg) => return fail_all(msg),
-            },
-        };
-        outcomes.push(outcome);
-    }
-    match tx.commit().await {
-        Ok(()) => outcomes,
-        Err(e) => fail_all(e.to_string()),
-    }
-}
-
-/// Runs a statement without arguments (savepoint control). `Err(message)`: the transaction
-/// is unusable.
-async fn execute(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), String> {
-    match sqlx::query(sql).execute(conn).await {
-        Ok(_) => Ok(()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Applies one job by itself, in savepoint `job` (undone if the job fails), and returns its
-/// outcome. `Err(message)`: the transaction is unusable.
-async fn apply_alone(
-    conn: &mut SqliteConnection,
-    op: &WriteOp,
-) -> Result<Result<(), StoreError>, String> {
-    execute(conn, "SAVEPOINT job").await?;
-    let outcome = apply(conn, op).await;
-    if outcome.is_err() {
-        execute(conn, "ROLLBACK TO job").await?;
-    }
-    execute(conn, "RELEASE job").await?;
-    Ok(outcome)
-}
-
-/// The outcome of each job of a group, `None` while it is still to be applied.
-type Settled = Vec<Option<Result<(), StoreError>>>;
-
-/// An open registration (an insert that spends no initial access token), borrowed from its job.
-struct OpenRegistration<'a> {
-    /// The job's position in its group.
-    job: usize,
-    client: BulkClient<'a>,
-    rat: Option<&'a NewRat>,
-}
-
-/// A `clients` row, bound as an element of one JSON array:
-/// `[client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at]`.
-type BulkClient<'a> = (&'a str, &'a str, i64, i64, Option<&'a str>, Option<i64>);
-
-/// A `registration_access_tokens` row, bound as an element of one JSON array:
-/// `[token_hash in hex, client_id, policies, created_at]`.
-type BulkRat<'a> = (String, &'a str, &'a str, i64);
-
-/// Inserts the [`BulkClient`] rows of the JSON array `?1`, skipping the ids already stored, and
-/// returns the ids inserted. (`WHERE true` keeps SQLite from reading `ON CONFLICT` as a join
-/// constraint.)
-const INSERT_CLIENTS: &str = "INSERT INTO clients \
-    (client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at) \
-    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 \
-    FROM json_each(?1) WHERE true ON CONFLICT (client_id) DO NOTHING RETURNING client_id";
-
-/// Inserts the [`BulkRat`] rows of the JSON array `?1`.
-const INSERT_RATS: &str = "INSERT INTO registration_access_tokens \
-    (token_hash, client_id, policies, created_at) \
-    SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3 FROM json_each(?1)";
-
-/// The fast path: applies all the open registrations of `jobs` in savepoint `bulk`, in a
-/// constant number of statements, and settles their outcomes; other jobs are left unsettled.
-///
-/// A job whose client id is already stored, or repeats that of an earlier job, gets
-/// `ClientExists` (the first job wins). If a bulk statement fails otherwise (such as on a token
-/// hash collision), the savepoint is undone and every job is left to [`apply_alone`], which
-/// gives each its exact outcome. `Err(message)`: the transaction is unusable.
-async fn insert_open_registrations(
-    conn: &mut SqliteConnection,
-    jobs: &[Job],
-) -> Result<Settled, String> {
-    let unsettled = || jobs.iter().map(|_| None).collect::<Settled>();
-    let mut settled = unsettled();
-    let mut ids = HashSet::new();
-    let mut rows = Vec::new();
-    for (job, op) in jobs.iter().map(|j| &j.op).enumerate() {
-        let WriteOp::Insert {
+        WriteOp::Delete {
             client_id,
-            metadata,
-            created_at,
-            updated_at,
-            initial_access_token_id,
-            managed_at,
-            rat,
-            spend: None,
-        } = op
-        else {
-            continue;
-        };
-        if ids.insert(client_id.as_str()) {
-            rows.push(OpenRegistration {
-                job,
-                client: (
+            presented,
+            unmanaged_open_only,
+        } => {
+            // Its tokens go with it: `ON DELETE CASCADE`, with `foreign_keys` on for every
+            // connection.
+            let deleted = execute(
+                conn,
+                "DELETE FROM clients WHERE client_id = ?1 AND (?2 IS NULL OR EXISTS \
+                 (SELECT 1 FROM registration_access_tokens \
+                 WHERE token_hash = ?2 AND client_id = ?1)) \
+                 AND (NOT ?3 OR (initial_access_token_id IS NULL AND managed_at IS NULL))",
+                params![
                     client_id,
-                    metadata,
-                    *created_at,
-                    *updated_at,
-                    initial_access_token_id.as_deref(),
-                    *managed_at,
-                ),
-                rat: rat.as_ref(),
-            });
-        } else {
-            settled[job] = Some(Err(StoreError::ClientExists));
+                    presented.as_ref().map(|p| p.as_slice()),
+                    unmanaged_open_only
+                ],
+            )?;
+            Ok(deleted == 1)
         }
     }
-    if rows.is_empty() {
-        return Ok(settled);
-    }
-    execute(conn, "SAVEPOINT bulk").await?;
-    let Ok(inserted) = insert_bulk(conn, &rows).await else {
-        execute(conn, "ROLLBACK TO bulk").await?;
-        execute(conn, "RELEASE bulk").await?;
-        return Ok(unsettled());
-    };
-    execute(conn, "RELEASE bulk").await?;
-    for row in rows {
-        settled[row.job] = Some(if inserted.contains(row.client.0) {
-            Ok(())
-        } else {
-            Err(StoreError::ClientExists)
-        });
-    }
-    Ok(settled)
-}
-
-/// Inserts the clients of `rows` (skipping the ids already stored) and the registration access
-/// tokens of those inserted, in two statements at most. Returns the ids inserted.
-async fn insert_bulk(
-    conn: &mut SqliteConnection,
-    rows: &[OpenRegistration<'_>],
-) -> Result<HashSet<String>, sqlx::Error> {
-    let clients: Vec<&BulkClient> = rows.iter().map(|r| &r.client).collect();
-    let clients = serde_json::to_string(&clients).map_err(|e| sqlx::Error::Encode(e.into()))?;
-    let inserted: HashSet<String> = sqlx::query_scalar(INSERT_CLIENTS)
-        .bind(clients)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
-    let rats: Vec<BulkRat> = rows
-        .iter()
-        .filter(|r| inserted.contains(r.client.0))
-        .filter_map(|r| r.rat)
-        .map(|r| {
-            (
-                r.hash.to_hex(),
-                r.client_id.as_str(),
-                r.policies.as_str(),
-                r.created_at,
-            )
-        })
-        .collect();
-    if !rats.is_empty() {
-        let rats = serde_json::to_string(&rats).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        sqlx::query(INSERT_RATS)
-            .bind(rats)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(inserted)
 }
 
 #[cfg(test)]

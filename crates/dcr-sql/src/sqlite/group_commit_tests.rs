@@ -9,10 +9,23 @@ use super::*;
 use crate::codec::{ClientRow, hash_from_bytes, metadata_to_text};
 use crate::sqlite::SqliteStore;
 
-async fn open() -> (SqliteStore, tempfile::TempDir) {
+/// A store, and a writer connection of its own to the same file for [`group`].
+struct Open {
+    store: SqliteStore,
+    conn: Connection,
+    _dir: tempfile::TempDir,
+}
+
+async fn open() -> Open {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("dcr.db")).await.unwrap();
-    (store, dir)
+    let path = dir.path().join("dcr.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let conn = open_writer(&path).unwrap();
+    Open {
+        store,
+        conn,
+        _dir: dir,
+    }
 }
 
 fn rat(token: &str, client_id: &str) -> NewRat {
@@ -64,24 +77,11 @@ fn jobs(ops: Vec<WriteOp>) -> Vec<Job> {
         .collect()
 }
 
-/// Commits `ops` as one group, as the writer task does; the outcomes, as `Debug` text.
-async fn group(store: &SqliteStore, ops: Vec<WriteOp>) -> Vec<String> {
-    commit_group(&store.writer, &jobs(ops))
-        .await
+/// Commits `ops` as one group, as the writer thread does; the outcomes, as `Debug` text.
+fn group(db: &mut Open, ops: Vec<WriteOp>) -> Vec<String> {
+    commit_group(&mut db.conn, &jobs(ops))
         .iter()
         .map(|outcome| format!("{outcome:?}"))
-        .collect()
-}
-
-/// Runs only the fast path on `ops` and commits; the outcomes it settled, as `Debug` text.
-async fn bulk(store: &SqliteStore, ops: Vec<WriteOp>) -> Vec<Option<String>> {
-    let jobs = jobs(ops);
-    let mut tx = store.writer.begin().await.unwrap();
-    let settled = insert_open_registrations(&mut tx, &jobs).await.unwrap();
-    tx.commit().await.unwrap();
-    settled
-        .iter()
-        .map(|outcome| outcome.as_ref().map(|o| format!("{o:?}")))
         .collect()
 }
 
@@ -111,13 +111,14 @@ async fn count_clients(store: &SqliteStore) -> i64 {
         .unwrap()
 }
 
-const OK: &str = "Ok(())";
+const OK: &str = "Ok(true)";
 const CLIENT_EXISTS: &str = "Err(ClientExists)";
 const TOKEN_EXISTS: &str = "Err(TokenExists)";
 
 #[tokio::test]
-async fn bulk_path_stores_every_column_exactly() {
-    let (store, _dir) = open().await;
+async fn group_stores_every_column_exactly() {
+    let mut db = open().await;
+    let store = db.store.clone();
     let tricky = ClientMetadata::from_trusted(
         json!({
             "client_id": "exact",
@@ -153,10 +154,7 @@ async fn bulk_path_stores_every_column_exactly() {
         *rat = None;
     }
 
-    assert_eq!(
-        bulk(&store, vec![exact, bare]).await,
-        [Some(OK.into()), Some(OK.into())]
-    );
+    assert_eq!(group(&mut db, vec![exact, bare]), [OK, OK]);
     assert_eq!(
         client_row(&store, "exact").await,
         Some((
@@ -185,16 +183,14 @@ async fn bulk_path_stores_every_column_exactly() {
 }
 
 #[tokio::test]
-async fn many_open_registrations_are_inserted_in_bulk() {
-    let (store, _dir) = open().await;
+async fn many_open_registrations_in_one_group() {
+    let mut db = open().await;
+    let store = db.store.clone();
     let ops = (0..200)
         .map(|i| register(&format!("c{i}"), &format!("tok-{i}")))
         .collect();
-    let settled = bulk(&store, ops).await;
-    assert!(
-        settled.iter().all(|o| o.as_deref() == Some(OK)),
-        "{settled:?}"
-    );
+    let settled = group(&mut db, ops);
+    assert!(settled.iter().all(|o| o == OK), "{settled:?}");
     assert_eq!(count_clients(&store).await, 200);
     for i in 0..200 {
         assert_eq!(
@@ -206,16 +202,14 @@ async fn many_open_registrations_are_inserted_in_bulk() {
 
 #[tokio::test]
 async fn first_of_two_jobs_with_one_client_id_wins() {
-    let (store, _dir) = open().await;
+    let mut db = open().await;
+    let store = db.store.clone();
     let ops = vec![
         register("twice", "tok-first"),
         register("other", "tok-other"),
         register("twice", "tok-second"),
     ];
-    assert_eq!(
-        bulk(&store, ops).await,
-        [Some(OK.into()), Some(OK.into()), Some(CLIENT_EXISTS.into())]
-    );
+    assert_eq!(group(&mut db, ops), [OK, OK, CLIENT_EXISTS]);
     let stored = client_row(&store, "twice").await.unwrap();
     assert!(
         stored.1.contains("tok-first"),
@@ -227,20 +221,17 @@ async fn first_of_two_jobs_with_one_client_id_wins() {
 }
 
 #[tokio::test]
-async fn stored_client_id_is_a_conflict_in_bulk() {
-    let (store, _dir) = open().await;
-    assert_eq!(
-        group(&store, vec![register("taken", "tok-old")]).await,
-        [OK]
-    );
+async fn stored_client_id_is_a_conflict_in_a_group() {
+    let mut db = open().await;
+    let store = db.store.clone();
+    assert_eq!(group(&mut db, vec![register("taken", "tok-old")]), [OK]);
     let before = client_row(&store, "taken").await;
     assert_eq!(
-        bulk(
-            &store,
+        group(
+            &mut db,
             vec![register("taken", "tok-new"), register("free", "tok-free")]
-        )
-        .await,
-        [Some(CLIENT_EXISTS.into()), Some(OK.into())]
+        ),
+        [CLIENT_EXISTS, OK]
     );
     assert_eq!(client_row(&store, "taken").await, before, "unchanged");
     assert_eq!(owner(&store, "tok-old").await.as_deref(), Some("taken"));
@@ -254,7 +245,8 @@ async fn stored_client_id_is_a_conflict_in_bulk() {
 
 #[tokio::test]
 async fn mixed_group_gives_each_job_its_outcome() {
-    let (store, _dir) = open().await;
+    let mut db = open().await;
+    let store = db.store.clone();
     for (id, max_uses) in [("once", Some(1)), ("unlimited", None)] {
         store
             .insert_initial_access_token(&InitialAccessTokenRecord {
@@ -271,7 +263,7 @@ async fn mixed_group_gives_each_job_its_outcome() {
             .unwrap();
     }
     let setup = vec![register("u1", "tok-u1"), register("u2", "tok-u2")];
-    assert_eq!(group(&store, setup).await, [OK, OK]);
+    assert_eq!(group(&mut db, setup), [OK, OK]);
 
     let ops = vec![
         register("n1", "tok-n1"),
@@ -284,7 +276,7 @@ async fn mixed_group_gives_each_job_its_outcome() {
         insert("n1", "tok-n1b", Some("unlimited")),
     ];
     assert_eq!(
-        group(&store, ops).await,
+        group(&mut db, ops),
         [
             OK,
             OK,
@@ -327,9 +319,10 @@ async fn mixed_group_gives_each_job_its_outcome() {
 }
 
 #[tokio::test]
-async fn token_hash_collision_falls_back_to_one_job_at_a_time() {
-    let (store, _dir) = open().await;
-    assert_eq!(group(&store, vec![register("old", "tok-old")]).await, [OK]);
+async fn token_hash_collision_fails_only_its_own_job() {
+    let mut db = open().await;
+    let store = db.store.clone();
+    assert_eq!(group(&mut db, vec![register("old", "tok-old")]), [OK]);
     let ops = || {
         vec![
             register("a", "tok-a"),
@@ -341,14 +334,7 @@ async fn token_hash_collision_falls_back_to_one_job_at_a_time() {
         ]
     };
     assert_eq!(
-        bulk(&store, ops()).await,
-        vec![None; 6],
-        "left to the per-job path"
-    );
-    assert_eq!(count_clients(&store).await, 1, "the bulk insert was undone");
-
-    assert_eq!(
-        group(&store, ops()).await,
+        group(&mut db, ops()),
         [OK, TOKEN_EXISTS, TOKEN_EXISTS, OK, CLIENT_EXISTS, OK]
     );
     for (token, client) in [
@@ -367,16 +353,46 @@ async fn token_hash_collision_falls_back_to_one_job_at_a_time() {
 
 #[tokio::test]
 async fn second_job_with_one_client_id_wins_when_the_first_fails_on_its_token() {
-    let (store, _dir) = open().await;
-    assert_eq!(group(&store, vec![register("old", "tok-old")]).await, [OK]);
+    let mut db = open().await;
+    let store = db.store.clone();
+    assert_eq!(group(&mut db, vec![register("old", "tok-old")]), [OK]);
     assert_eq!(
         group(
-            &store,
+            &mut db,
             vec![register("y", "tok-old"), register("y", "tok-y")]
-        )
-        .await,
+        ),
         [TOKEN_EXISTS, OK]
     );
     assert_eq!(owner(&store, "tok-y").await.as_deref(), Some("y"));
     assert_eq!(owner(&store, "tok-old").await.as_deref(), Some("old"));
+}
+
+fn delete(client_id: &str, presented: Option<&str>, unmanaged_open_only: bool) -> WriteOp {
+    WriteOp::Delete {
+        client_id: client_id.to_owned(),
+        presented: presented.map(|t| *TokenHash::of(t).as_bytes()),
+        unmanaged_open_only,
+    }
+}
+
+#[tokio::test]
+async fn delete_in_a_group_sees_the_token_an_earlier_job_rotated() {
+    let mut db = open().await;
+    let store = db.store.clone();
+    let setup = vec![register("a", "tok-a"), register("b", "tok-b")];
+    assert_eq!(group(&mut db, setup), [OK, OK]);
+    let ops = vec![
+        update("a", "tok-a", Some("tok-a2")),
+        delete("a", Some("tok-a"), false),
+        delete("b", Some("tok-a2"), false),
+        delete("b", None, false),
+        delete("a", Some("tok-a2"), false),
+        delete("gone", None, false),
+    ];
+    assert_eq!(
+        group(&mut db, ops),
+        [OK, "Ok(false)", "Ok(false)", OK, OK, "Ok(false)"]
+    );
+    assert_eq!(count_clients(&store).await, 0);
+    assert_eq!(owner(&store, "tok-a2").await, None, "tokens go with it");
 }

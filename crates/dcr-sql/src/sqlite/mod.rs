@@ -1,5 +1,5 @@
-//! The SQLite store: one file, one writer connection (group commits, in `group_commit.rs`), a
-//! pool of readers.
+//! The SQLite store: one file, one writer thread with its own connection (group commits, in
+//! `group_commit.rs`), a pool of readers.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,30 +11,31 @@ use sqlx::sqlite::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{backend, metadata_to_text};
-use crate::shared::{commit_if_deleted, sql_store};
+use crate::shared::sql_store;
 
 /// A store in one SQLite file (WAL journal, `synchronous = FULL`: a write returns only once
 /// it is durable).
 ///
-/// Writes go through a single connection, so they never contend inside one process; reads use
-/// a pool. Other processes (such as `dcr iat create`) may write to the same file at the same time.
+/// Client writes go through a single connection owned by a writer thread, so they never
+/// contend inside one process; reads use a pool. The other writes (initial access tokens) use a
+/// second, sqlx connection (`writer`), which also applies the migrations. Other processes (such
+/// as `dcr iat create`) may write to the same file at the same time.
 ///
-/// Client inserts and updates are **group-committed**: a writer task takes every insert and
-/// update queued at that moment (up to [`MAX_BATCH`]), applies them in one transaction — the
-/// open registrations all together in a few statements, every other write in its own
-/// savepoint; one failing write does not affect the others — commits once (one fsync for the
-/// whole group) and only then answers each caller. Durability is unchanged: no call returns
-/// `Ok` before its write is committed with `synchronous = FULL`.
+/// Client inserts, updates and deletes are **group-committed**: the writer thread takes every
+/// write queued at that moment (up to [`MAX_BATCH`]), applies them in one transaction, each in
+/// its own savepoint (one failing write does not affect the others), commits once (one fsync
+/// for the whole group) and only then answers each caller. Durability is unchanged: no call
+/// returns `Ok` before its write is committed with `synchronous = FULL`.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Command>,
 }
 
-/// The WAL size, in pages (4 KiB), past which the writer checkpoints it into the database
+/// The WAL size, in pages (4 KiB), past which the writers checkpoint it into the database
 /// file (about 16 MiB; SQLite's default is 1,000 pages).
-const WAL_AUTOCHECKPOINT_PAGES: &str = "4000";
+const WAL_AUTOCHECKPOINT_PAGES: i32 = 4000;
 
 /// The most writes committed in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -45,7 +46,7 @@ mod authn;
 mod cimd;
 mod group_commit;
 
-use group_commit::{Job, NewRat, WriteOp, write_loop};
+use group_commit::{Command, Job, NewRat, WriteOp, open_writer, write_loop};
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies pending migrations.
@@ -57,18 +58,15 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        // The savepoint journal in memory (`temp_store`): a group's bulk insert would spill it
-        // to a temporary file, a write per page. It only serves `ROLLBACK TO`; durability
-        // rests on the WAL. The writer checkpoints the WAL when it passes
-        // `WAL_AUTOCHECKPOINT_PAGES` rather than SQLite's 1,000: fewer, larger checkpoints
-        // write each hot index page to the database file fewer times.
+        // The writers checkpoint the WAL when it passes `WAL_AUTOCHECKPOINT_PAGES` rather than
+        // SQLite's 1,000: fewer, larger checkpoints write each hot index page to the database
+        // file fewer times.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(
                 options
                     .clone()
-                    .pragma("temp_store", "memory")
-                    .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES),
+                    .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string()),
             )
             .await
             .map_err(backend)?;
@@ -83,8 +81,12 @@ impl SqliteStore {
             .connect_with(options.read_only(true).pragma("cache_size", "-16384"))
             .await
             .map_err(backend)?;
+        let conn = open_writer(path).map_err(backend)?;
         let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_loop(writer.clone(), queue));
+        std::thread::Builder::new()
+            .name("dcr-sqlite-writer".into())
+            .spawn(move || write_loop(conn, queue))
+            .map_err(backend)?;
         Ok(Self {
             writer,
             reader,
@@ -92,11 +94,11 @@ impl SqliteStore {
         })
     }
 
-    /// Hands `op` to the writer task and waits until its group is committed.
-    async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+    /// Hands `op` to the writer thread and waits until its group is committed.
+    async fn write(&self, op: WriteOp) -> Result<bool, StoreError> {
         let (done, answer) = oneshot::channel();
         self.jobs
-            .send(Job { op, done })
+            .send(Command::Write(Box::new(Job { op, done })))
             .await
             .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
         answer
@@ -106,9 +108,14 @@ impl SqliteStore {
 
     /// Closes the connections (after in-flight queries finish).
     pub async fn close(&self) {
-        // Readers first: the last connection to close checkpoints the WAL into the database
-        // file and removes it, which a read-only connection cannot do.
+        // Readers first, then the writer thread's connection: the last connection to close
+        // checkpoints the WAL into the database file and removes it, which a read-only
+        // connection cannot do. Writes handed over later fail ("the SQLite writer has stopped").
         self.reader.close().await;
+        let (stopped, wait) = oneshot::channel();
+        if self.jobs.send(Command::Stop(stopped)).await.is_ok() {
+            let _ = wait.await;
+        }
         self.writer.close().await;
     }
 }
@@ -129,6 +136,7 @@ sql_store!(SqliteStore, read = reader, write = writer, {
                 .map(|(id, now)| (id.to_owned(), now)),
         })
         .await
+        .map(drop)
     }
 
     async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError> {
@@ -142,6 +150,7 @@ sql_store!(SqliteStore, read = reader, write = writer, {
             rotate_to: update.rotate_to.map(NewRat::of).transpose()?,
         })
         .await
+        .map(drop)
     }
 
     async fn delete_client(
@@ -150,26 +159,16 @@ sql_store!(SqliteStore, read = reader, write = writer, {
         deletion: ClientDeletion<'_>,
     ) -> Result<bool, StoreError> {
         let presented = match deletion {
-            ClientDeletion::ByToken(hash) => Some(hash.as_bytes().as_slice()),
+            ClientDeletion::ByToken(hash) => Some(*hash.as_bytes()),
             ClientDeletion::IfUnmanagedOpen | ClientDeletion::Unconditional => None,
         };
-        let unmanaged_open_only = matches!(deletion, ClientDeletion::IfUnmanagedOpen);
-        // One transaction on the writer's only connection: serialised with the group commits,
-        // so the token checked here is the one an update may have rotated away.
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let deleted = sqlx::query(
-            "DELETE FROM clients WHERE client_id = $1 AND ($2 IS NULL OR EXISTS \
-             (SELECT 1 FROM registration_access_tokens WHERE token_hash = $2 AND client_id = $1)) \
-             AND (NOT $3 OR (initial_access_token_id IS NULL AND managed_at IS NULL))",
-        )
-        .bind(client_id)
-        .bind(presented)
-        .bind(unmanaged_open_only)
-        .execute(&mut *tx)
+        // In a group commit of the writer thread: serialised with the other writes, so the
+        // token checked here is the one an update may have rotated away.
+        self.write(WriteOp::Delete {
+            client_id: client_id.to_owned(),
+            presented,
+            unmanaged_open_only: matches!(deletion, ClientDeletion::IfUnmanagedOpen),
+        })
         .await
-        .map_err(backend)?;
-        // Its tokens go with it: `ON DELETE CASCADE`, with `foreign_keys` on for every
-        // connection (see `open`).
-        commit_if_deleted(tx, deleted.rows_affected()).await
     }
 });
