@@ -11,23 +11,30 @@
 # paired empty-store rows), --resolve-only (only client resolution and authentication through
 # the admin listener, with a read row for comparison), --register-only (only the register rows
 # at concurrency 1 and 64: dcr memory and SQLite, the reference, the ceiling; no scale rows),
-# --no-reference, --no-ceiling.
+# --no-reference, --no-ceiling, --postgres URL (the PostgreSQL server of the postgres rows,
+# default $DCR_BENCH_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/test; each row gets a
+# fresh database on it, created and dropped with psql), --no-postgres, --postgres-only (only
+# the PostgreSQL rows: one instance, then two instances on one database driven together).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 DURATION=15 WARMUP=3 SCALE=1000000 REFERENCE=1 CEILING=1 SMOKE=0 PROFILE=release MATRIX=1 RESOLVE=1
-REGISTER_ONLY=0
+REGISTER_ONLY=0 POSTGRES=1 POSTGRES_ONLY=0
+PG_URL=${DCR_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) SMOKE=1 DURATION=1 WARMUP=0.3 SCALE=2000 REFERENCE=0 CEILING=0 ;;
+    --smoke) SMOKE=1 DURATION=1 WARMUP=0.3 SCALE=2000 REFERENCE=0 CEILING=0 POSTGRES=0 ;;
     --debug) PROFILE=debug ;;
     --duration) DURATION=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
     --scale) SCALE=$2; shift ;;
-    --scale-only) MATRIX=0 REFERENCE=0 CEILING=0 RESOLVE=0 ;;
-    --resolve-only) MATRIX=0 REFERENCE=0 CEILING=0 SCALE=0 RESOLVE=1 ;;
-    --register-only) REGISTER_ONLY=1 SCALE=0 RESOLVE=0 ;;
+    --scale-only) MATRIX=0 REFERENCE=0 CEILING=0 RESOLVE=0 POSTGRES=0 ;;
+    --resolve-only) MATRIX=0 REFERENCE=0 CEILING=0 SCALE=0 RESOLVE=1 POSTGRES=0 ;;
+    --register-only) REGISTER_ONLY=1 SCALE=0 RESOLVE=0 POSTGRES=0 ;;
+    --postgres) PG_URL=$2; shift ;;
+    --no-postgres) POSTGRES=0 ;;
+    --postgres-only) MATRIX=0 REFERENCE=0 CEILING=0 SCALE=0 RESOLVE=0 POSTGRES=1 ;;
     --no-reference) REFERENCE=0 ;;
     --no-ceiling) CEILING=0 ;;
     *) echo "unknown option $1" >&2; exit 64 ;;
@@ -56,9 +63,20 @@ else
   PIN_SERVER="" PIN_LOAD=""
 fi
 
+if [ "$POSTGRES" = 1 ]; then
+  command -v psql >/dev/null || { echo "psql is missing (needed for the PostgreSQL rows)" >&2; exit 1; }
+  psql "$PG_URL" -qAtc 'SELECT 1' >/dev/null || { echo "PostgreSQL at $PG_URL does not answer" >&2; exit 1; }
+fi
+
 WORK=$(mktemp -d)
 SERVER_PID=""
-cleanup() { stop_server; rm -rf "$WORK"; }
+SECOND_PID=""
+PG_DBS=()
+cleanup() {
+  stop_server
+  for db in "${PG_DBS[@]}"; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; done
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 # start_server LOG CMD...: starts a server, waits for "listening on http://ADDR", sets URL.
@@ -76,6 +94,11 @@ start_server() {
 }
 
 stop_server() {
+  if [ -n "$SECOND_PID" ]; then
+    kill "$SECOND_PID" 2>/dev/null || true
+    wait "$SECOND_PID" 2>/dev/null || true
+    SECOND_PID=""
+  fi
   if [ -n "$SERVER_PID" ]; then
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
@@ -91,6 +114,13 @@ dcr_config() {
   N=$((N + 1))
   local store_url=memory:
   [ "$1" = sqlite ] && store_url="sqlite://$WORK/dcr-$N.db"
+  if [ "$1" = postgres ]; then
+    # A fresh database on the PostgreSQL server for every row, dropped at the end.
+    local db="dcr_bench_$$_$N"
+    psql "$PG_URL" -qc "CREATE DATABASE $db" >/dev/null
+    PG_DBS+=("$db")
+    store_url="${PG_URL%/*}/$db"
+  fi
   cat >"$WORK/dcr-$N.toml" <<TOML
 issuer = "http://127.0.0.1:8080"
 listen = "127.0.0.1:0"
@@ -172,6 +202,20 @@ run_dcr() {
   stop_server
 }
 
+# run_postgres_pair SCENARIO NOTE: two `dcr serve` instances on one PostgreSQL database, both
+# pinned to the server CPU, driven together by one load generator (each worker sets its clients
+# up on one instance and sends its measured requests to the other).
+run_postgres_pair() {
+  dcr_config postgres true
+  start_server "$WORK/dcr.log" "$DCR" serve --config "$CFG"
+  local first=$URL first_pid=$SERVER_PID
+  start_server "$WORK/dcr2.log" "$DCR" serve --config "$CFG"
+  SECOND_PID=$SERVER_PID SERVER_PID=$first_pid
+  URL="$first,$URL"
+  measure "$1" 64 dcr postgres "$2"
+  stop_server
+}
+
 run_reference() { # ROTATE SCENARIO CONCURRENCY NOTE
   start_server "$WORK/node.log" node bench/reference/server.mjs 0 "$1"
   measure "$2" "$3" node-oidc-provider memory "$4"
@@ -224,6 +268,19 @@ for store in memory sqlite; do
     run_reference true mixed 64 "rotation"
   fi
 done
+
+if [ "$POSTGRES" = 1 ]; then
+  # PostgreSQL is the machine's own server: it is not pinned, so its backends share both
+  # CPUs with dcr (CPU 0) and the load generator (CPU 1).
+  for c in 1 64; do
+    run_dcr postgres true 0 register "$c" ""
+    run_dcr postgres true 0 read "$c" ""
+  done
+  run_dcr postgres true 0 update 64 "rotation"
+  run_postgres_pair register "2 instances, 1 database"
+  run_postgres_pair read "2 instances, 1 database"
+  run_postgres_pair update "2 instances, 1 database, rotation"
+fi
 
 if [ "$RESOLVE" = 1 ]; then
   for store in memory sqlite; do

@@ -90,9 +90,12 @@ enum Scenario {
 
 #[derive(Debug, Clone, clap::Args)]
 struct RunArgs {
-    /// Base URL of the server (`http://127.0.0.1:PORT`).
-    #[arg(long)]
-    url: String,
+    /// Base URL of the server (`http://127.0.0.1:PORT`). Several, comma-separated, for
+    /// instances sharing one store: worker `n` sets up its clients on instance `n mod k` and,
+    /// with more than one instance, sends its measured requests to the next one, so every
+    /// read, update or authentication crosses from one instance to another.
+    #[arg(long, value_delimiter = ',', required = true)]
+    url: Vec<String>,
     /// Path of the registration endpoint.
     #[arg(long, default_value = "/reg")]
     path: String,
@@ -495,21 +498,31 @@ async fn phase(
     Ok((back, total, start.elapsed()))
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<u64> {
-    let hostport = args
-        .url
+/// The socket address and `Host` of a `http://HOST:PORT` base URL.
+fn server_addr(url: &str) -> anyhow::Result<(SocketAddr, String)> {
+    let hostport = url
         .strip_prefix("http://")
         .context("--url must be http://HOST:PORT")?
         .trim_end_matches('/');
     let addr: SocketAddr = hostport
         .parse()
         .context("--url must name an IP and a port")?;
+    Ok((addr, hostport.to_owned()))
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<u64> {
+    let servers = args
+        .url
+        .iter()
+        .map(|u| server_addr(u))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut workers = Vec::new();
     for n in 0..args.concurrency {
+        let (addr, host) = servers[n % servers.len()].clone();
         workers.push(Worker {
             conn: connect(addr).await?,
             addr,
-            host: hostport.to_owned(),
+            host,
             reg_path: args.path.clone(),
             clients: Vec::new(),
             cursor: 0,
@@ -556,6 +569,15 @@ async fn run(args: RunArgs) -> anyhow::Result<u64> {
                     None => bail!("setup: registration of a client to read/update failed"),
                 }
             }
+        }
+    }
+    if servers.len() > 1 {
+        // Measured requests go to another instance than the one that set the clients up.
+        for (n, w) in workers.iter_mut().enumerate() {
+            let (addr, host) = servers[(n + 1) % servers.len()].clone();
+            w.conn = connect(addr).await?;
+            w.addr = addr;
+            w.host = host;
         }
     }
     if matches!(
