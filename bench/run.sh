@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The dcr benchmark: dcr (memory and SQLite stores) against node-oidc-provider (the reference)
+# The dcr benchmark: dcr (memory, SQLite and PostgreSQL stores) against node-oidc-provider (the reference)
 # and a fixed-response hyper server (the ceiling), each server pinned to CPU 0 and the load
 # generator to CPU 1. Prints one Markdown table (and the memory figures) on stdout.
 #
 #   bench/run.sh                 full run: release build, 3 s warm-up + 15 s per measurement
-#   bench/run.sh --smoke         CI: ~1 s per scenario, dcr only, no reference, 2,000 stored;
+#   bench/run.sh --smoke         CI: ~1 s per scenario, dcr only (memory, SQLite, PostgreSQL),
+#                                no reference, 2,000 stored;
 #                                exits non-zero if any request fails
 # Options: --debug (debug build), --duration S, --warmup S, --scale N (clients stored for the
 # scale runs, default 1000000; 0 skips them), --scale-only (only the scale rows and their
@@ -12,7 +13,8 @@
 # the admin listener, with a read row for comparison), --register-only (only the register rows
 # at concurrency 1 and 64: dcr memory and SQLite, the reference, the ceiling; no scale rows),
 # --no-reference, --no-ceiling, --postgres URL (the PostgreSQL server of the postgres rows,
-# default $DCR_BENCH_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/test; each row gets a
+# default $DCR_BENCH_POSTGRES_URL, else $DCR_TEST_POSTGRES_URL, else
+# postgres://postgres@127.0.0.1:5432/test; each row gets a
 # fresh database on it, created and dropped with psql), --no-postgres, --postgres-only (only
 # the PostgreSQL rows: one instance, then two instances on one database driven together).
 set -euo pipefail
@@ -21,10 +23,10 @@ ROOT=$PWD
 
 DURATION=15 WARMUP=3 SCALE=1000000 REFERENCE=1 CEILING=1 SMOKE=0 PROFILE=release MATRIX=1 RESOLVE=1
 REGISTER_ONLY=0 POSTGRES=1 POSTGRES_ONLY=0
-PG_URL=${DCR_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+PG_URL=${DCR_BENCH_POSTGRES_URL:-${DCR_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}}
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) SMOKE=1 DURATION=1 WARMUP=0.3 SCALE=2000 REFERENCE=0 CEILING=0 POSTGRES=0 ;;
+    --smoke) SMOKE=1 DURATION=1 WARMUP=0.3 SCALE=2000 REFERENCE=0 CEILING=0 ;;
     --debug) PROFILE=debug ;;
     --duration) DURATION=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
