@@ -498,7 +498,7 @@ async fn hs_signed_with_the_public_key_is_refused_for_private_key_jwt() {
         assert!(e.contains("private_key_jwt accepts"), "{e}");
     }
     // A client that lists an `oct` key still cannot use it for private_key_jwt.
-    let keys =
+    let keys: [jsonwebtoken::jwk::Jwk; 1] =
         [serde_json::from_value(json!({"kty": "oct", "k": "c2VjcmV0", "kid": "o"})).unwrap()];
     assert!(assertion::candidates(&keys, Algorithm::EdDSA, None).is_empty());
 }
