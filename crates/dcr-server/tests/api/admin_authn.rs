@@ -194,7 +194,8 @@ async fn use_is_recorded_and_pruned_ids_are_tombstoned() {
     // Never used: no last_used_at; unmanaged, so a prune candidate.
     let res = a.get(&id).await;
     assert_eq!(
-        res.headers()["content-type"], "application/json",
+        res.headers()["content-type"],
+        "application/json",
         "{:?}",
         res.headers()
     );

@@ -27,7 +27,11 @@ fn without_secret_drops_the_secret_members_and_shares_one_copy() {
     let second = full.clone().without_secret();
     assert!(Arc::ptr_eq(&first.0, &second.0));
     assert!(Arc::ptr_eq(&first.json(), &second.json()));
-    assert_eq!(full.client_secret(), Some("s3cret"), "the original keeps it");
+    assert_eq!(
+        full.client_secret(),
+        Some("s3cret"),
+        "the original keeps it"
+    );
     // Members held by no one else: removed in place.
     let alone = ClientMetadata::from_trusted(full.as_map().clone()).without_secret();
     assert_eq!(alone.as_map(), &expected);
