@@ -52,7 +52,13 @@ pub(crate) fn keys_of(set: &Value) -> Vec<Key> {
 /// entry is used only while the client's `jwks` is still the set it was parsed from).
 #[derive(Clone)]
 pub(crate) struct InlineKeys {
-    sets: moka::future::Cache<String, Arc<(Value, Arc<Vec<Key>>)>>,
+    sets: moka::future::Cache<String, Arc<ParsedSet>>,
+}
+
+/// A `jwks` member and its keys.
+struct ParsedSet {
+    set: Value,
+    keys: Arc<Vec<Key>>,
 }
 
 impl std::fmt::Debug for InlineKeys {
@@ -75,13 +81,17 @@ impl InlineKeys {
     /// The keys of `set`, the `jwks` of `client_id`.
     pub(crate) async fn get(&self, client_id: &str, set: &Value) -> Arc<Vec<Key>> {
         if let Some(entry) = self.sets.get(client_id).await
-            && entry.0 == *set
+            && entry.set == *set
         {
-            return entry.1.clone();
+            return entry.keys.clone();
         }
         let keys = Arc::new(keys_of(set));
+        let entry = ParsedSet {
+            set: set.clone(),
+            keys: keys.clone(),
+        };
         self.sets
-            .insert(client_id.to_owned(), Arc::new((set.clone(), keys.clone())))
+            .insert(client_id.to_owned(), Arc::new(entry))
             .await;
         keys
     }
