@@ -94,7 +94,7 @@ impl ClientResolver {
             return Ok(ResolvedClient {
                 client_id: doc.client_id,
                 source: ClientSource::MetadataDocument,
-                metadata: without_secret(doc.metadata),
+                metadata: doc.metadata.without_secret(),
             });
         }
         let record = self
@@ -107,13 +107,7 @@ impl ClientResolver {
         Ok(ResolvedClient {
             client_id: record.client_id,
             source: ClientSource::Registration,
-            metadata: without_secret(record.metadata),
+            metadata: record.metadata.without_secret(),
         })
     }
-}
-
-fn without_secret(mut metadata: ClientMetadata) -> ClientMetadata {
-    metadata.remove_server_member("client_secret");
-    metadata.remove_server_member("client_secret_expires_at");
-    metadata
 }

@@ -25,10 +25,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dcr_core::authn::{
-    AssertionReplayStore, Authenticator, AuthnError, ClientUsageStore, MemoryReplayStore,
-    MemoryUsageStore, RegistryLookup, UsageRecorder,
+    AssertionReplayStore, AuthMethod, Authenticator, AuthnError, ClientUsageStore,
+    MemoryReplayStore, MemoryUsageStore, RegistryLookup, UsageRecorder,
 };
 use dcr_core::clock::{Clock as _, SystemClock};
+use dcr_core::metadata::ClientMetadata;
 use dcr_core::resolve::{ClientResolver, ClientSource};
 use dcr_core::token::TokenHash;
 use serde::Deserialize;
@@ -158,9 +159,10 @@ pub fn tombstone_deletes(router: Router, config: &Config, store: &OpenStore) -> 
     ))
 }
 
+/// Cloned by axum for every request: shared, not copied.
 #[derive(Clone)]
 struct AuthnState {
-    host: HostAuthn,
+    host: Arc<HostAuthn>,
     token: Arc<TokenHash>,
 }
 
@@ -172,7 +174,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     resolver: &ClientResolver,
 ) -> anyhow::Result<Router<S>> {
     let state = AuthnState {
-        host: HostAuthn::build(config, store, resolver)?,
+        host: Arc::new(HostAuthn::build(config, store, resolver)?),
         token: Arc::new(TokenHash::of(&config.admin.token(config)?)),
     };
     Ok(Router::new()
@@ -277,15 +279,12 @@ async fn authenticate(
         .authenticate(body.authorization.as_deref(), &body.params, audiences)
         .await
     {
-        Ok(client) => json_response(
-            StatusCode::OK,
-            json!({
-                "client_id": client.client_id,
-                "source": client.source.as_str(),
-                "method": client.method.as_str(),
-                "metadata": client.metadata.as_map(),
-            }),
-        ),
+        Ok(client) => client_response(client_body(
+            &client.client_id,
+            client.source,
+            Extra::Method(client.method),
+            &client.metadata,
+        )),
         Err(e) => refusal(&e, StatusCode::UNAUTHORIZED, "client authentication"),
     }
 }
@@ -321,15 +320,73 @@ async fn get_client(State(state): State<AuthnState>, req: Request) -> Response {
     } else {
         None
     };
-    json_response(
+    client_response(client_body(
+        &client.client_id,
+        client.source,
+        Extra::LastUsedAt(last_used_at),
+        &client.metadata,
+    ))
+}
+
+/// The member of a client body besides `client_id`, `source` and `metadata`.
+#[derive(Debug, Clone, Copy)]
+enum Extra {
+    /// `method`, after authentication.
+    Method(AuthMethod),
+    /// `last_used_at` (a number or `null`), after resolution.
+    LastUsedAt(Option<i64>),
+}
+
+/// `{"client_id", "source", "method" | "last_used_at", "metadata"}`: the metadata written from
+/// its shared compact JSON ([`ClientMetadata::json`], kept with a store's cached record)
+/// rather than copied member by member into a `Value` and serialised again.
+fn client_body(
+    client_id: &str,
+    source: ClientSource,
+    extra: Extra,
+    metadata: &ClientMetadata,
+) -> Vec<u8> {
+    let metadata = metadata.json();
+    let mut out = Vec::with_capacity(metadata.len() + client_id.len() + 96);
+    out.extend_from_slice(b"{\"client_id\":");
+    // Writing a string into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut out, client_id);
+    out.extend_from_slice(b",\"source\":\"");
+    out.extend_from_slice(source.as_str().as_bytes());
+    match extra {
+        Extra::Method(method) => {
+            out.extend_from_slice(b"\",\"method\":\"");
+            out.extend_from_slice(method.as_str().as_bytes());
+            out.push(b'"');
+        }
+        Extra::LastUsedAt(Some(at)) => {
+            out.extend_from_slice(b"\",\"last_used_at\":");
+            out.extend_from_slice(at.to_string().as_bytes());
+        }
+        Extra::LastUsedAt(None) => out.extend_from_slice(b"\",\"last_used_at\":null"),
+    }
+    out.extend_from_slice(b",\"metadata\":");
+    out.extend_from_slice(metadata.as_bytes());
+    out.push(b'}');
+    out
+}
+
+fn client_response(body: Vec<u8>) -> Response {
+    (
         StatusCode::OK,
-        json!({
-            "client_id": client.client_id,
-            "source": client.source.as_str(),
-            "metadata": client.metadata.as_map(),
-            "last_used_at": last_used_at,
-        }),
+        [
+            (
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            ),
+        ],
+        body,
     )
+        .into_response()
 }
 
 fn json_problem(e: &serde_json::Error) -> &'static str {
@@ -337,5 +394,53 @@ fn json_problem(e: &serde_json::Error) -> &'static str {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "not valid JSON",
         serde_json::error::Category::Data => "a member has the wrong type or is unknown",
         serde_json::error::Category::Io => "unreadable",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_bodies_are_the_json_of_their_members() {
+        let members = json!({
+            "client_id": "a\"b\\c é\u{1}",
+            "redirect_uris": ["https://a.example/cb?x=\"y\""],
+            "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "abc"}]},
+            "client_id_issued_at": 1_700_000_000,
+        });
+        let metadata =
+            ClientMetadata::from_trusted(members.as_object().cloned().unwrap_or_default());
+        let id = "a\"b\\c é\u{1}";
+        let cases = [
+            (
+                Extra::Method(AuthMethod::PrivateKeyJwt),
+                json!({"client_id": id, "source": "registration", "method": "private_key_jwt", "metadata": members}),
+            ),
+            (
+                Extra::LastUsedAt(Some(-5)),
+                json!({"client_id": id, "source": "registration", "last_used_at": -5, "metadata": members}),
+            ),
+            (
+                Extra::LastUsedAt(None),
+                json!({"client_id": id, "source": "registration", "last_used_at": null, "metadata": members}),
+            ),
+        ];
+        for (extra, expected) in cases {
+            let body = client_body(id, ClientSource::Registration, extra, &metadata);
+            let parsed: Value = serde_json::from_slice(&body).unwrap_or_default();
+            assert_eq!(parsed, expected, "{}", String::from_utf8_lossy(&body));
+        }
+        let empty = client_body(
+            "x",
+            ClientSource::Configured,
+            Extra::LastUsedAt(None),
+            &ClientMetadata::default(),
+        );
+        let parsed: Value = serde_json::from_slice(&empty).unwrap_or_default();
+        assert_eq!(
+            parsed,
+            json!({"client_id": "x", "source": "configured", "last_used_at": null, "metadata": {}})
+        );
     }
 }

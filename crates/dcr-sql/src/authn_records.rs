@@ -26,6 +26,9 @@ pub(crate) const LAST_USED_POSTGRES: &str = "SELECT client_id, last_used_at FROM
 pub(crate) const LAST_USED_SQLITE: &str = "SELECT client_id, last_used_at FROM client_usage \
     WHERE client_id IN (SELECT value FROM json_each($1))";
 
+/// The last use of client `$1`.
+pub(crate) const LAST_USED_ONE: &str = "SELECT last_used_at FROM client_usage WHERE client_id = $1";
+
 /// Forgets the uses of client `$1`.
 pub(crate) const DELETE_USAGE: &str = "DELETE FROM client_usage WHERE client_id = $1";
 
@@ -42,9 +45,13 @@ pub(crate) const REMOVE_TOMBSTONE: &str = "DELETE FROM client_tombstones WHERE c
 
 /// Implements `AssertionReplayStore` and `ClientUsageStore` for `$store`: reads run on the pool
 /// `self.$read`, writes on `self.$write`; `$last_used` is the store's statement for
-/// `last_used` (the one that differs: how a JSON array of ids becomes a set).
+/// `last_used` (the one that differs: how a JSON array of ids becomes a set). `jtis_and_uses`
+/// says how `record_jti` and `record_use` write, the writes of every authentication: `pool`
+/// (on `self.$write`, a transaction each) or `writer_thread` (the store's inherent
+/// `record_jti_committed` and `record_use_committed`, e.g. in a group commit).
 macro_rules! authn_records {
-    ($store:ty, read = $read:ident, write = $write:ident, last_used = $last_used:path) => {
+    ($store:ty, read = $read:ident, write = $write:ident, last_used = $last_used:path,
+     jtis_and_uses = $how:ident) => {
         #[async_trait::async_trait]
         impl dcr_core::authn::AssertionReplayStore for $store {
             async fn record_jti(
@@ -54,20 +61,9 @@ macro_rules! authn_records {
                 expires_at: i64,
                 now: i64,
             ) -> Result<bool, dcr_core::store::StoreError> {
-                sqlx::query($crate::authn_records::PRUNE_JTIS)
-                    .bind(now)
-                    .execute(&self.$write)
-                    .await
-                    .map_err($crate::codec::backend)?;
-                let done = sqlx::query($crate::authn_records::RECORD_JTI)
-                    .bind(client_id)
-                    .bind(jti)
-                    .bind(expires_at)
-                    .bind(now)
-                    .execute(&self.$write)
-                    .await
-                    .map_err($crate::codec::backend)?;
-                Ok(done.rows_affected() == 1)
+                $crate::authn_records::authn_records!(
+                    @record_jti $how, self, $write, client_id, jti, expires_at, now
+                )
             }
         }
 
@@ -78,13 +74,7 @@ macro_rules! authn_records {
                 client_id: &str,
                 at: i64,
             ) -> Result<(), dcr_core::store::StoreError> {
-                sqlx::query($crate::authn_records::RECORD_USE)
-                    .bind(client_id)
-                    .bind(at)
-                    .execute(&self.$write)
-                    .await
-                    .map_err($crate::codec::backend)?;
-                Ok(())
+                $crate::authn_records::authn_records!(@record_use $how, self, $write, client_id, at)
             }
 
             async fn last_used(
@@ -98,6 +88,18 @@ macro_rules! authn_records {
                     .await
                     .map_err($crate::codec::backend)?;
                 Ok(rows.into_iter().collect())
+            }
+
+            async fn last_used_of(
+                &self,
+                client_id: &str,
+            ) -> Result<Option<i64>, dcr_core::store::StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as($crate::authn_records::LAST_USED_ONE)
+                    .bind(client_id)
+                    .fetch_optional(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(row.map(|(at,)| at))
             }
 
             async fn add_tombstone(
@@ -145,6 +147,37 @@ macro_rules! authn_records {
                 Ok(())
             }
         }
+    };
+    (@record_jti pool, $self:ident, $write:ident, $client_id:ident, $jti:ident, $expires_at:ident, $now:ident) => {{
+        sqlx::query($crate::authn_records::PRUNE_JTIS)
+            .bind($now)
+            .execute(&$self.$write)
+            .await
+            .map_err($crate::codec::backend)?;
+        let done = sqlx::query($crate::authn_records::RECORD_JTI)
+            .bind($client_id)
+            .bind($jti)
+            .bind($expires_at)
+            .bind($now)
+            .execute(&$self.$write)
+            .await
+            .map_err($crate::codec::backend)?;
+        Ok(done.rows_affected() == 1)
+    }};
+    (@record_jti writer_thread, $self:ident, $write:ident, $client_id:ident, $jti:ident, $expires_at:ident, $now:ident) => {
+        $self.record_jti_committed($client_id, $jti, $expires_at, $now).await
+    };
+    (@record_use pool, $self:ident, $write:ident, $client_id:ident, $at:ident) => {{
+        sqlx::query($crate::authn_records::RECORD_USE)
+            .bind($client_id)
+            .bind($at)
+            .execute(&$self.$write)
+            .await
+            .map_err($crate::codec::backend)?;
+        Ok(())
+    }};
+    (@record_use writer_thread, $self:ident, $write:ident, $client_id:ident, $at:ident) => {
+        $self.record_use_committed($client_id, $at).await
     };
 }
 

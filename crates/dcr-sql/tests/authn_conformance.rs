@@ -189,6 +189,9 @@ async fn last_used_only_moves_forward(b: &Backend) {
     assert_eq!(got.get("c1"), Some(&500));
     assert_eq!(got.get("c2"), Some(&600));
     assert_eq!(got.len(), 2);
+    assert_eq!(b.usage.last_used_of("c1").await.unwrap(), Some(500));
+    assert_eq!(b.usage.last_used_of("c2").await.unwrap(), Some(600));
+    assert_eq!(b.usage.last_used_of("nobody").await.unwrap(), None);
     assert!(b.usage.last_used(&[]).await.unwrap().is_empty());
     if b.tracks_clients {
         b.usage.record_use("nobody", 500).await.unwrap();
@@ -206,6 +209,7 @@ async fn last_used_only_moves_forward(b: &Backend) {
                 .unwrap()
         );
         assert!(b.usage.last_used(&ids(&["c2"])).await.unwrap().is_empty());
+        assert_eq!(b.usage.last_used_of("c2").await.unwrap(), None);
     }
 }
 
@@ -221,6 +225,7 @@ async fn tombstones_are_kept_until_they_end(b: &Backend) {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(b.usage.last_used_of("gone").await.unwrap(), None);
     assert!(b.usage.tombstoned("gone", 100).await.unwrap());
     assert!(b.usage.tombstoned("gone", 199).await.unwrap());
     assert!(!b.usage.tombstoned("gone", 200).await.unwrap());

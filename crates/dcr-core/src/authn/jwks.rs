@@ -2,32 +2,106 @@
 //! host's SSRF-guarded fetcher, cached, and fetched again when an assertion names a `kid`
 //! the cached set does not have (at most once per configured interval per URI).
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::Jwk;
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use crate::metadata::DocumentFetcher;
 
+/// A client's public key: its JWK (`kid`, `use`, `alg`, kind) and, decoded once, the key that
+/// checks signatures (`None` when its parameters do not decode).
+#[derive(Clone)]
+pub(crate) struct Key {
+    pub(crate) jwk: Jwk,
+    pub(crate) decoding: Option<DecodingKey>,
+}
+
+impl Key {
+    pub(crate) fn new(jwk: Jwk) -> Self {
+        let decoding = DecodingKey::from_jwk(&jwk).ok();
+        Self { jwk, decoding }
+    }
+}
+
+impl Borrow<Jwk> for Key {
+    fn borrow(&self) -> &Jwk {
+        &self.jwk
+    }
+}
+
 /// The usable keys of a JWK set: each member of `keys` that parses as a JWK (unknown key
 /// types are skipped, as RFC 7517 §5 asks).
-pub(crate) fn keys_of(set: &Value) -> Vec<Jwk> {
+pub(crate) fn keys_of(set: &Value) -> Vec<Key> {
     set.get("keys")
         .and_then(Value::as_array)
         .map(|keys| {
             keys.iter()
-                .filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
+                .filter_map(|k| Jwk::deserialize(k).ok())
+                .map(Key::new)
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The keys of a client's `jwks` member, parsed once per client and set (by client id; an
+/// entry is used only while the client's `jwks` is still the set it was parsed from).
+#[derive(Clone)]
+pub(crate) struct InlineKeys {
+    sets: moka::future::Cache<String, Arc<ParsedSet>>,
+}
+
+/// A `jwks` member and its keys.
+struct ParsedSet {
+    set: Value,
+    keys: Arc<Vec<Key>>,
+}
+
+impl std::fmt::Debug for InlineKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineKeys")
+            .field("entries", &self.sets.entry_count())
+            .finish()
+    }
+}
+
+impl InlineKeys {
+    pub(crate) fn new(capacity: u64) -> Self {
+        Self {
+            sets: moka::future::Cache::builder()
+                .max_capacity(capacity)
+                .build(),
+        }
+    }
+
+    /// The keys of `set`, the `jwks` of `client_id`.
+    pub(crate) async fn get(&self, client_id: &str, set: &Value) -> Arc<Vec<Key>> {
+        if let Some(entry) = self.sets.get(client_id).await
+            && entry.set == *set
+        {
+            return entry.keys.clone();
+        }
+        let keys = Arc::new(keys_of(set));
+        let entry = ParsedSet {
+            set: set.clone(),
+            keys: keys.clone(),
+        };
+        self.sets
+            .insert(client_id.to_owned(), Arc::new(entry))
+            .await;
+        keys
+    }
 }
 
 /// Fetched JWK sets by URI.
 #[derive(Clone)]
 pub(crate) struct JwksCache {
     fetcher: Option<Arc<dyn DocumentFetcher>>,
-    sets: moka::future::Cache<String, Arc<Vec<Jwk>>>,
+    sets: moka::future::Cache<String, Arc<Vec<Key>>>,
     /// URIs refetched for an unknown `kid` recently (the entry expires after the interval).
     refetched: moka::future::Cache<String, ()>,
 }
@@ -61,7 +135,7 @@ impl JwksCache {
     }
 
     /// The keys at `uri`, from the cache or fetched (concurrent callers share one fetch).
-    pub(crate) async fn get(&self, uri: &str) -> Result<Arc<Vec<Jwk>>, String> {
+    pub(crate) async fn get(&self, uri: &str) -> Result<Arc<Vec<Key>>, String> {
         let this = self.clone();
         let key = uri.to_owned();
         self.sets
@@ -85,7 +159,7 @@ impl JwksCache {
         }
     }
 
-    async fn fetch(&self, uri: &str) -> Result<Arc<Vec<Jwk>>, String> {
+    async fn fetch(&self, uri: &str) -> Result<Arc<Vec<Key>>, String> {
         let fetcher = self
             .fetcher
             .as_ref()

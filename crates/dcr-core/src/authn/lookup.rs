@@ -25,22 +25,16 @@ pub struct ClientCredentials {
 
 impl ClientCredentials {
     /// Splits a full record's metadata into the client (without secret) and its secret.
-    pub fn from_metadata(
-        client_id: &str,
-        source: ClientSource,
-        mut metadata: ClientMetadata,
-    ) -> Self {
-        let secret = metadata
-            .remove_server_member("client_secret")
-            .and_then(|v| v.as_str().map(Secret::new));
+    pub fn from_metadata(client_id: &str, source: ClientSource, metadata: ClientMetadata) -> Self {
+        let secret = metadata.client_secret().map(Secret::new);
         let secret_expires_at = metadata
-            .remove_server_member("client_secret_expires_at")
+            .get("client_secret_expires_at")
             .and_then(|v| v.as_i64());
         Self {
             client: ResolvedClient {
                 client_id: client_id.to_owned(),
                 source,
-                metadata,
+                metadata: metadata.without_secret(),
             },
             secret,
             secret_expires_at,
@@ -135,9 +129,8 @@ impl RegistryLookup {
             return Ok(None);
         };
         usage
-            .last_used(&[client_id.to_owned()])
+            .last_used_of(client_id)
             .await
-            .map(|m| m.get(client_id).copied())
             .map_err(|e| AuthnError::Unavailable(format!("store: {e}")))
     }
 

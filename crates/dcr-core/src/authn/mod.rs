@@ -183,6 +183,7 @@ impl AuthenticatorBuilder {
                 lookup: self.lookup,
                 replay: self.replay,
                 jwks,
+                inline_keys: jwks::InlineKeys::new(INLINE_KEY_SETS),
                 settings: self.settings,
                 clock: self.clock,
                 usage: self.usage,
@@ -202,6 +203,8 @@ struct Inner {
     lookup: Arc<dyn ClientLookup>,
     replay: Arc<dyn AssertionReplayStore>,
     jwks: jwks::JwksCache,
+    /// The keys of clients' `jwks` members, decoded once.
+    inline_keys: jwks::InlineKeys,
     settings: AuthnSettings,
     clock: Arc<dyn Clock>,
     usage: Option<UsageRecorder>,
@@ -366,7 +369,7 @@ impl Authenticator {
                 assertion::verify_hmac(assertion, alg, secret)?;
             }
             JwtMethod::PrivateKey => {
-                self.verify_private_key(metadata, assertion, alg, peeked)
+                self.verify_private_key(&creds.client.client_id, metadata, assertion, alg, peeked)
                     .await?
             }
         }
@@ -396,6 +399,7 @@ impl Authenticator {
 
     async fn verify_private_key(
         &self,
+        client_id: &str,
         metadata: &ClientMetadata,
         assertion: &str,
         alg: jsonwebtoken::Algorithm,
@@ -409,7 +413,7 @@ impl Authenticator {
             })
         };
         if let Some(set) = metadata.get("jwks") {
-            let keys = jwks::keys_of(set);
+            let keys = self.inner.inline_keys.get(client_id, set).await;
             return assertion::verify_public(assertion, alg, &keys, kid)?
                 .then_some(())
                 .ok_or_else(unknown);
@@ -433,6 +437,9 @@ impl Authenticator {
         Err(unknown())
     }
 }
+
+/// The most clients whose `jwks` keys are kept decoded.
+const INLINE_KEY_SETS: u64 = 10_000;
 
 /// The methods [`Authenticator::authenticate`] checks.
 const KNOWN_METHODS: [&str; 5] = [

@@ -485,6 +485,30 @@ async fn private_key_jwt_with_inline_jwks() {
     assert!(e.contains("token_endpoint_auth_signing_alg RS256"), "{e}");
 }
 
+/// The decoded keys of a client's `jwks` are kept only while its `jwks` is unchanged: after
+/// the client replaces its key (RFC 7592 update), the old key no longer verifies.
+#[tokio::test]
+async fn inline_jwks_keys_follow_the_clients_current_jwks() {
+    let (old, new) = (key(), key());
+    let clients = Arc::new(Clients::default());
+    let set = |k: &TestKey| json!({"client_id": "pk", "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk(k, "k1")]}});
+    clients.0.lock().unwrap().insert("pk".into(), set(&old));
+    let authn = Authenticator::builder(clients.clone(), Arc::new(MemoryReplayStore::new()))
+        .clock(Arc::new(FixedClock::new(NOW)))
+        .build();
+    let run = |k: &TestKey| {
+        let form = jwt_form(&sign_ed(k, Some("k1"), &claims("pk")));
+        let authn = authn.clone();
+        async move { authn.authenticate(None, &form, &aud()).await }
+    };
+    assert!(run(&old).await.is_ok());
+    assert!(run(&new).await.is_err());
+    clients.0.lock().unwrap().insert("pk".into(), set(&new));
+    assert!(run(&new).await.is_ok());
+    let e = run(&old).await.unwrap_err().to_string();
+    assert!(e.contains("signature does not verify"), "{e}");
+}
+
 #[tokio::test]
 async fn hs_signed_with_the_public_key_is_refused_for_private_key_jwt() {
     let w = world();
@@ -498,7 +522,7 @@ async fn hs_signed_with_the_public_key_is_refused_for_private_key_jwt() {
         assert!(e.contains("private_key_jwt accepts"), "{e}");
     }
     // A client that lists an `oct` key still cannot use it for private_key_jwt.
-    let keys =
+    let keys: [jsonwebtoken::jwk::Jwk; 1] =
         [serde_json::from_value(json!({"kty": "oct", "k": "c2VjcmV0", "kid": "o"})).unwrap()];
     assert!(assertion::candidates(&keys, Algorithm::EdDSA, None).is_empty());
 }

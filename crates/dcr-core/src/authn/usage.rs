@@ -19,6 +19,16 @@ pub trait ClientUsageStore: Send + Sync + std::fmt::Debug + 'static {
     /// `last_used_at` of each of `client_ids` that has one.
     async fn last_used(&self, client_ids: &[String]) -> Result<HashMap<String, i64>, StoreError>;
 
+    /// `last_used_at` of one client, if it has one ([`ClientUsageStore::last_used`] of one id,
+    /// which stores may answer more cheaply).
+    async fn last_used_of(&self, client_id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .last_used(&[client_id.to_owned()])
+            .await?
+            .get(client_id)
+            .copied())
+    }
+
     /// Remembers that `client_id` was removed, until `until` (seconds since the epoch), and
     /// forgets its `last_used_at`. Tombstones that ended by then may be purged.
     async fn add_tombstone(&self, client_id: &str, until: i64) -> Result<(), StoreError>;
@@ -68,6 +78,10 @@ impl ClientUsageStore for MemoryUsageStore {
             .iter()
             .filter_map(|id| maps.last_used.get(id).map(|at| (id.clone(), *at)))
             .collect())
+    }
+
+    async fn last_used_of(&self, client_id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.lock().last_used.get(client_id).copied())
     }
 
     async fn add_tombstone(&self, client_id: &str, until: i64) -> Result<(), StoreError> {

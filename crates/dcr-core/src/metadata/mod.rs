@@ -125,11 +125,13 @@ impl From<MetadataError> for crate::RegistrationError {
 #[derive(Clone, PartialEq, Default)]
 pub struct ClientMetadata(Arc<Shared>);
 
-/// The members, and their compact JSON once someone asked for it.
+/// The members, their compact JSON once someone asked for it, and their copy without the
+/// client secret once someone asked for it ([`ClientMetadata::without_secret`]).
 #[derive(Default)]
 struct Shared {
     members: Map<String, Value>,
     json: OnceLock<Arc<str>>,
+    without_secret: OnceLock<ClientMetadata>,
 }
 
 impl Shared {
@@ -137,6 +139,7 @@ impl Shared {
         Self {
             members,
             json: OnceLock::new(),
+            without_secret: OnceLock::new(),
         }
     }
 }
@@ -153,6 +156,9 @@ impl PartialEq for Shared {
         self.members == other.members
     }
 }
+
+/// The server members [`ClientMetadata::without_secret`] leaves out.
+const SECRET_SERVER_MEMBERS: [&str; 2] = ["client_secret", "client_secret_expires_at"];
 
 /// Members whose value is a credential: `Debug` shows them as `[redacted]`.
 const SECRET_MEMBERS: &[&str] = &["client_secret", "registration_access_token"];
@@ -230,6 +236,7 @@ impl ClientMetadata {
         Ok(Self(Arc::new(Shared {
             members,
             json: OnceLock::from(json),
+            without_secret: OnceLock::new(),
         })))
     }
 
@@ -288,7 +295,39 @@ impl ClientMetadata {
     fn members_mut(&mut self) -> &mut Map<String, Value> {
         let shared = Arc::make_mut(&mut self.0);
         shared.json = OnceLock::new();
+        shared.without_secret = OnceLock::new();
         &mut shared.members
+    }
+
+    /// These members without `client_secret` and `client_secret_expires_at`: what a host is
+    /// shown of a client it resolves or authenticates. Members shared with other clones (a
+    /// store's cached record) are copied once: the copy is kept with them, so every later call
+    /// shares it (and its [`ClientMetadata::json`]) instead of copying the members again.
+    pub fn without_secret(mut self) -> ClientMetadata {
+        let members = &self.0.members;
+        if !SECRET_SERVER_MEMBERS
+            .iter()
+            .any(|k| members.contains_key(*k))
+        {
+            return self;
+        }
+        if Arc::get_mut(&mut self.0).is_some() {
+            // Nobody else holds these members: no copy to share.
+            for key in SECRET_SERVER_MEMBERS {
+                self.remove_server_member(key);
+            }
+            return self;
+        }
+        self.0
+            .without_secret
+            .get_or_init(|| {
+                let mut members = self.0.members.clone();
+                for key in SECRET_SERVER_MEMBERS {
+                    members.remove(key);
+                }
+                ClientMetadata::from_trusted(members)
+            })
+            .clone()
     }
 
     /// Sets a server-managed member (`client_secret`, `client_secret_expires_at`, ...).

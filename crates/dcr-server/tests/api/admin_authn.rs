@@ -91,6 +91,26 @@ async fn admin_authenticates_registered_and_configured_clients() {
     assert_eq!(body["method"], "client_secret_basic");
     assert_eq!(body["metadata"]["client_name"], "Test RP");
     assert!(body["metadata"].get("client_secret").is_none(), "{body}");
+    // Exactly these members: the metadata is the registration without its credentials.
+    let mut metadata = reg.as_object().unwrap().clone();
+    for member in [
+        "client_secret",
+        "client_secret_expires_at",
+        "registration_access_token",
+        "registration_client_uri",
+    ] {
+        metadata.remove(member);
+    }
+    assert_eq!(
+        body,
+        json!({"client_id": id, "source": "registration", "method": "client_secret_basic", "metadata": metadata})
+    );
+    let resolved: Value = a.get(id).await.json().await.unwrap();
+    let used_at = resolved["last_used_at"].as_i64().unwrap();
+    assert_eq!(
+        resolved,
+        json!({"client_id": id, "source": "registration", "metadata": metadata, "last_used_at": used_at})
+    );
 
     // A configured client (secret from a file, client_secret_post).
     let res = a
@@ -172,7 +192,15 @@ async fn use_is_recorded_and_pruned_ids_are_tombstoned() {
     let secret = reg["client_secret"].as_str().unwrap();
 
     // Never used: no last_used_at; unmanaged, so a prune candidate.
-    let body: Value = a.get(&id).await.json().await.unwrap();
+    let res = a.get(&id).await;
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/json",
+        "{:?}",
+        res.headers()
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
     assert_eq!(body["source"], "registration");
     assert!(
         body["last_used_at"].is_i64(),

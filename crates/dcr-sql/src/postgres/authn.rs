@@ -4,5 +4,6 @@ crate::authn_records::authn_records!(
     super::PgStore,
     read = pool,
     write = pool,
-    last_used = crate::authn_records::LAST_USED_POSTGRES
+    last_used = crate::authn_records::LAST_USED_POSTGRES,
+    jtis_and_uses = pool
 );

@@ -16,6 +16,7 @@ use rusqlite::{Connection, ErrorCode, ffi, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{MAX_BATCH, WAL_AUTOCHECKPOINT_PAGES};
+use crate::authn_records::{PRUNE_JTIS, RECORD_JTI, RECORD_USE};
 use crate::codec::{backend, policies_to_text};
 use crate::shared::{INSERT_CLIENT, INSERT_RAT, SPEND_INITIAL_ACCESS_TOKEN};
 
@@ -68,10 +69,21 @@ pub(super) enum WriteOp {
         presented: Option<[u8; 32]>,
         unmanaged_open_only: bool,
     },
+    /// Records an assertion's `jti` (`AssertionReplayStore::record_jti`). Its outcome: whether
+    /// this was its first use. Within a group, jobs run in order, so of two jobs with one
+    /// `(client_id, jti)` the first wins; across processes, `BEGIN IMMEDIATE` serialises groups.
+    RecordJti {
+        client_id: String,
+        jti: String,
+        expires_at: i64,
+        now: i64,
+    },
+    /// Records a use of a client (`ClientUsageStore::record_use`).
+    RecordUse { client_id: String, at: i64 },
 }
 
-/// A write and where to send its outcome: `Ok(true)` for a stored insert or update, `Ok(b)` for
-/// a delete (whether it deleted a client).
+/// A write and where to send its outcome: `Ok(true)` for a stored insert, update or use,
+/// `Ok(b)` for a delete (whether it deleted a client) or a `jti` (whether it was its first use).
 #[derive(Debug)]
 pub(super) struct Job {
     pub(super) op: WriteOp,
@@ -181,9 +193,22 @@ fn try_commit_group(
     jobs: &[Job],
 ) -> rusqlite::Result<Vec<Result<bool, StoreError>>> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    prune_jtis(conn, jobs)?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
         let outcome = match &job.op {
+            // One statement each, which cannot fail but for the whole transaction (no
+            // constraint can refuse it): no savepoint.
+            WriteOp::RecordJti {
+                client_id,
+                jti,
+                expires_at,
+                now,
+            } => Ok(record_jti(conn, client_id, jti, *expires_at, *now)?),
+            WriteOp::RecordUse { client_id, at } => {
+                record_use(conn, client_id, *at)?;
+                Ok(true)
+            }
             WriteOp::Insert {
                 client_id,
                 metadata,
@@ -219,6 +244,44 @@ fn try_commit_group(
     }
     conn.prepare_cached("COMMIT")?.execute([])?;
     Ok(outcomes)
+}
+
+/// Forgets the `jti`s expired at the earliest `now` of the group's `jti` jobs, once per group
+/// (no job may see a record purged that is live at its own `now`).
+fn prune_jtis(conn: &Connection, jobs: &[Job]) -> rusqlite::Result<()> {
+    let earliest = jobs
+        .iter()
+        .filter_map(|job| match &job.op {
+            WriteOp::RecordJti { now, .. } => Some(*now),
+            _ => None,
+        })
+        .min();
+    if let Some(now) = earliest {
+        conn.prepare_cached(PRUNE_JTIS)?.execute(params![now])?;
+    }
+    Ok(())
+}
+
+/// Records `jti` of `client_id` until `expires_at` unless it is recorded and live at `now`:
+/// whether it was recorded (its first use).
+fn record_jti(
+    conn: &Connection,
+    client_id: &str,
+    jti: &str,
+    expires_at: i64,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(RECORD_JTI)?
+        .execute(params![client_id, jti, expires_at, now])?;
+    Ok(changed == 1)
+}
+
+/// Records a use of `client_id` at `at` (if it exists; the latest use is kept).
+fn record_use(conn: &Connection, client_id: &str, at: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(RECORD_USE)?
+        .execute(params![client_id, at])?;
+    Ok(())
 }
 
 /// A `clients` row: `client_id, metadata, created_at, updated_at, initial_access_token_id,
@@ -404,6 +467,15 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<bool, StoreError> {
             )?;
             Ok(deleted == 1)
         }
+        WriteOp::RecordJti {
+            client_id,
+            jti,
+            expires_at,
+            now,
+        } => record_jti(conn, client_id, jti, *expires_at, *now).map_err(backend),
+        WriteOp::RecordUse { client_id, at } => record_use(conn, client_id, *at)
+            .map(|()| true)
+            .map_err(backend),
     }
 }
 

@@ -396,3 +396,76 @@ async fn delete_in_a_group_sees_the_token_an_earlier_job_rotated() {
     assert_eq!(count_clients(&store).await, 0);
     assert_eq!(owner(&store, "tok-a2").await, None, "tokens go with it");
 }
+
+fn jti(client_id: &str, jti: &str, expires_at: i64, now: i64) -> WriteOp {
+    WriteOp::RecordJti {
+        client_id: client_id.to_owned(),
+        jti: jti.to_owned(),
+        expires_at,
+        now,
+    }
+}
+
+fn record_use(client_id: &str, at: i64) -> WriteOp {
+    WriteOp::RecordUse {
+        client_id: client_id.to_owned(),
+        at,
+    }
+}
+
+#[tokio::test]
+async fn jtis_and_uses_commit_with_client_writes_one_first_use_each() {
+    let mut db = open().await;
+    let store = db.store.clone();
+    assert_eq!(
+        group(
+            &mut db,
+            vec![jti("c", "live", 150, 100), jti("c", "gone", 120, 100)]
+        ),
+        [OK, OK]
+    );
+    const REPLAY: &str = "Ok(false)";
+    let ops = vec![
+        register("c2", "tok"),
+        // The group's purge uses its earliest `now` (140): "live" (until 150) is kept for the
+        // job at 140, though a job at 200 comes first.
+        jti("c", "j", 500, 200),
+        jti("c", "j", 500, 200),
+        jti("c", "live", 600, 140),
+        jti("c", "gone", 600, 140),
+        jti("other", "j", 500, 200),
+        record_use("c2", 300),
+        record_use("c2", 250),
+        record_use("nobody", 300),
+        register("c2", "tok-again"),
+    ];
+    assert_eq!(
+        group(&mut db, ops),
+        [OK, OK, REPLAY, REPLAY, OK, OK, OK, OK, OK, CLIENT_EXISTS]
+    );
+    let jtis: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT client_id, jti, expires_at FROM assertion_jtis ORDER BY client_id, jti",
+    )
+    .fetch_all(&store.reader)
+    .await
+    .unwrap();
+    let jtis: Vec<_> = jtis
+        .iter()
+        .map(|(c, j, e)| (c.as_str(), j.as_str(), *e))
+        .collect();
+    assert_eq!(
+        jtis,
+        [
+            ("c", "gone", 600),
+            ("c", "j", 500),
+            ("c", "live", 150),
+            ("other", "j", 500)
+        ]
+    );
+    let uses: Vec<(String, i64)> =
+        sqlx::query_as("SELECT client_id, last_used_at FROM client_usage ORDER BY client_id")
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+    assert_eq!(uses, [("c2".to_owned(), 300)]);
+}

@@ -14,6 +14,42 @@ fn map(v: Value) -> Map<String, Value> {
 }
 
 #[test]
+fn without_secret_drops_the_secret_members_and_shares_one_copy() {
+    let full = ClientMetadata::from_trusted(map(json!({
+        "client_id": "c", "client_secret": "s3cret", "client_secret_expires_at": 0,
+        "client_name": "App",
+    })));
+    let expected = map(json!({"client_id": "c", "client_name": "App"}));
+    // Shared members (a store's cached record): copied once, the copy shared by later calls.
+    let first = full.clone().without_secret();
+    assert_eq!(first.as_map(), &expected);
+    assert!(!first.json().contains("s3cret"), "{}", first.json());
+    let second = full.clone().without_secret();
+    assert!(Arc::ptr_eq(&first.0, &second.0));
+    assert!(Arc::ptr_eq(&first.json(), &second.json()));
+    assert_eq!(
+        full.client_secret(),
+        Some("s3cret"),
+        "the original keeps it"
+    );
+    // Members held by no one else: removed in place.
+    let alone = ClientMetadata::from_trusted(full.as_map().clone()).without_secret();
+    assert_eq!(alone.as_map(), &expected);
+    // Without a secret: the same members.
+    let public = ClientMetadata::from_trusted(expected.clone());
+    assert!(Arc::ptr_eq(&public.0, &public.clone().without_secret().0));
+    // A change forgets the copy made of the old members (here changed in place: `full` is
+    // the only holder left).
+    let mut changed = full;
+    drop((first, second));
+    changed.set_server_member("client_name", json!("Renamed"));
+    assert_eq!(
+        changed.clone().without_secret().str("client_name"),
+        Some("Renamed")
+    );
+}
+
+#[test]
 fn secret_rules() {
     assert!(needs_secret(&map(json!({}))));
     assert!(needs_secret(&map(
