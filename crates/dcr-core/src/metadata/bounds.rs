@@ -75,10 +75,18 @@ fn bounded_size(value: &Value, depth: usize) -> Option<usize> {
 pub fn check_body_depth(body: &[u8]) -> Result<(), MetadataError> {
     // A member nests too deep only past MAX_VALUE_DEPTH + 1 open brackets: a body with no
     // more brackets than that in all (strings included) passes without being walked. The
-    // count is a branch-free pass over the bytes; the walk below takes ~10 instructions a byte.
-    let brackets = body
-        .iter()
-        .fold(0usize, |n, &b| n + usize::from(b == b'{' || b == b'['));
+    // count is a branch-free pass over the bytes (`b | 0x20` is `{` exactly for `{` and `[`),
+    // summed in bytes per block of 128 so that it vectorises (< 1 instruction a byte; the walk
+    // below takes ~10).
+    let brackets: usize = body
+        .chunks(128)
+        .map(|block| {
+            let n = block
+                .iter()
+                .fold(0u8, |n, &b| n.wrapping_add(u8::from(b | 0x20 == b'{')));
+            usize::from(n)
+        })
+        .sum();
     if brackets <= MAX_VALUE_DEPTH + 1 {
         return Ok(());
     }
