@@ -60,18 +60,39 @@ fn write_number(out: &mut String, n: &Number) {
 }
 
 fn write_str(out: &mut String, s: &str) {
-    // `serde_json` escapes `"`, `\` and the control characters below U+0020, nothing else.
-    // Folded without an early exit, so that the test is a branch-free pass over the bytes.
-    let escaped = s
-        .bytes()
-        .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
-    if escaped {
+    if needs_escape(s.as_bytes()) {
         out.push_str(&serde_json::to_string(s).unwrap_or_default());
     } else {
         out.push('"');
         out.push_str(s);
         out.push('"');
     }
+}
+
+/// Whether `s` holds a byte `serde_json` escapes: `"`, `\\` or a control character below
+/// U+0020 (nothing else). Eight bytes at a time: a word has a byte below `n` (`n` ≤ 0x80)
+/// exactly when `(x - n·0x01…01) & !x & 0x80…80` is not zero, and a byte equal to `c`
+/// exactly when `x ^ c·0x01…01` has a byte below 1.
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x;
+    let mut words = s.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_ne_bytes(bytes);
+        let special = below(x, 0x20)
+            | below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1);
+        if special & HIGH != 0 {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 #[cfg(test)]
@@ -124,6 +145,23 @@ mod tests {
                     .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
+    }
+
+    #[test]
+    fn escapes_are_found_at_every_position() {
+        let plain = |b: u8| !(b < 0x20 || b == b'"' || b == b'\\');
+        for filler in [b'a', b'!', 0x80, 0xff] {
+            for len in 0..20 {
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        let mut s = vec![filler; len];
+                        s[at] = b;
+                        assert_eq!(needs_escape(&s), !plain(b), "{filler} {len} {at} {b}");
+                    }
+                }
+            }
+        }
+        assert!(!needs_escape("\u{e9}\u{7f}\u{1f600}~ !#".as_bytes()));
     }
 
     proptest! {
