@@ -28,7 +28,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -281,7 +283,9 @@ struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        HeaderValue::from_bytes(&uuid_v4(rand::random())).ok().map(RequestId::new)
+        HeaderValue::from_bytes(&uuid_v4(rand::random()))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -525,7 +529,8 @@ mod tests {
         assert_eq!(&id, b"ffffffff-ffff-4fff-bfff-ffffffffffff");
         let id = super::uuid_v4([0; 16]);
         assert_eq!(&id, b"00000000-0000-4000-8000-000000000000");
-        let id = super::uuid_v4(*b"\x01\x23\x45\x67\x89\xab\xcd\xef\x01\x23\x45\x67\x89\xab\xcd\xef");
+        let id =
+            super::uuid_v4(*b"\x01\x23\x45\x67\x89\xab\xcd\xef\x01\x23\x45\x67\x89\xab\xcd\xef");
         assert_eq!(&id, b"01234567-89ab-4def-8123-456789abcdef");
     }
 }
