@@ -59,6 +59,18 @@ fn write_number(out: &mut String, n: &Number) {
     }
 }
 
+/// Appends `s` as a JSON string, exactly as `serde_json` writes it.
+pub(crate) fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    if needs_escape(s.as_bytes()) {
+        // Writing into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
 fn write_str(out: &mut String, s: &str) {
     if needs_escape(s.as_bytes()) {
         out.push_str(&serde_json::to_string(s).unwrap_or_default());
@@ -145,6 +157,23 @@ mod tests {
                     .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
+    }
+
+    #[test]
+    fn json_strings_are_pushed_as_serde_json_writes_them() {
+        for s in [
+            "",
+            "tok-_en",
+            "https://as.example/reg/a%20b",
+            "a\"b\\c\n\u{1}\u{e9}",
+        ] {
+            let mut out = b"x".to_vec();
+            push_json_string(&mut out, s);
+            assert_eq!(
+                out,
+                [&b"x"[..], serde_json::to_string(s).unwrap().as_bytes()].concat()
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod application_type;
 /// Bounds on stored documents (nesting depth, size).
 pub mod bounds;
 mod choices;
-mod compact;
+pub(crate) mod compact;
 mod defaults;
 /// Validation of client JWK Sets from raw JSON.
 pub mod jwks;
