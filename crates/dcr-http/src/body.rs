@@ -46,7 +46,13 @@ pub fn read_json_object(
     }
     // Nesting is bounded before the body is parsed (the bound every stored value keeps).
     dcr_core::metadata::bounds::check_body_depth(body)?;
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    // Text is checked as UTF-8 once, as a whole, rather than string by string by the parser;
+    // other bytes go to the parser as they are, for its error.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    };
+    let value: Value = parsed.map_err(|e| {
         RegistrationError::InvalidRequest(format!("the {what} body is not valid JSON: {e}"))
     })?;
     match value {
@@ -134,6 +140,26 @@ mod tests {
             assert_eq!(err.code(), "invalid_request", "{ct} {body:?}");
         }
         assert!(read_json_object(&HeaderMap::new(), b"{}", "x").is_err());
+    }
+
+    #[test]
+    fn parse_errors_are_the_parsers_errors() {
+        for body in [
+            &b"{"[..],
+            b"{\"a\":}",
+            b"{\"a\":\"\xff\"}",
+            b"{\"a\":1,}",
+            b"{\"a\":\"\\u12\"}",
+            b"{} x",
+        ] {
+            let err = read_json_object(&with_ct("application/json"), body, "x").unwrap_err();
+            let parser = serde_json::from_slice::<Value>(body).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("invalid_request: the x body is not valid JSON: {parser}"),
+                "{body:?}"
+            );
+        }
     }
 
     #[test]

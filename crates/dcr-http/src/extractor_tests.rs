@@ -28,6 +28,7 @@ fn state_with(registrar: Registrar, options: HttpOptions) -> AppState {
     AppState {
         registrar,
         options: Arc::new(options),
+        operations: Arc::default(),
     }
 }
 

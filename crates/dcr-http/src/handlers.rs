@@ -117,7 +117,7 @@ pub(crate) async fn register(
         .register(ctx, token, body)
         .await
         .map_err(|e| state.fail(e))?;
-    metrics::counter!("dcr_registrations_total", "operation" => "create").increment(1);
+    state.operations.count("create");
     Ok(json(StatusCode::CREATED, &response))
 }
 
@@ -234,7 +234,7 @@ pub(crate) async fn update(
         .update(ctx, authorized.client, body)
         .await
         .map_err(|e| state.fail(e))?;
-    metrics::counter!("dcr_registrations_total", "operation" => "update").increment(1);
+    state.operations.count("update");
     Ok(json(StatusCode::OK, &response))
 }
 
@@ -248,6 +248,6 @@ pub(crate) async fn delete(
         .delete_for(&ctx, authorized.client)
         .await
         .map_err(|e| state.fail(e))?;
-    metrics::counter!("dcr_registrations_total", "operation" => "delete").increment(1);
+    state.operations.count("delete");
     Ok(StatusCode::NO_CONTENT)
 }

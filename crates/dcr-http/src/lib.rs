@@ -168,6 +168,8 @@ impl Default for HttpOptions {
 pub(crate) struct AppState {
     pub(crate) registrar: Registrar,
     pub(crate) options: Arc<HttpOptions>,
+    /// `dcr_registrations_total` by operation.
+    pub(crate) operations: Arc<observe::OperationCounters>,
 }
 
 /// One route and method the router serves (`HEAD` is implied by `GET`).
@@ -260,6 +262,7 @@ pub fn router(registrar: Registrar, options: HttpOptions) -> Router {
     let state = AppState {
         registrar,
         options: Arc::new(options),
+        operations: Arc::default(),
     };
     let mut registration = Router::new();
     let mut other = Router::new();

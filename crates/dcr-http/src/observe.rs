@@ -4,7 +4,7 @@
 //! a recorder (the `dcr` server installs a Prometheus one and serves `/metrics`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use axum::Json;
 use axum::extract::State;
@@ -89,6 +89,29 @@ impl RequestMetrics {
         {
             handles.push(h);
         }
+    }
+}
+
+/// The `dcr_registrations_total` counter of each operation, taken from the recorder on its
+/// first use (as [`RequestMetrics`]): a registration costs an atomic add instead of a registry
+/// lookup.
+#[derive(Debug, Default)]
+pub(crate) struct OperationCounters {
+    create: OnceLock<Counter>,
+    update: OnceLock<Counter>,
+    delete: OnceLock<Counter>,
+}
+
+impl OperationCounters {
+    /// Counts one successful operation: `create`, `update` or `delete`.
+    pub(crate) fn count(&self, operation: &'static str) {
+        let cell = match operation {
+            "create" => &self.create,
+            "update" => &self.update,
+            _ => &self.delete,
+        };
+        cell.get_or_init(|| metrics::counter!("dcr_registrations_total", "operation" => operation))
+            .increment(1);
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dcr_core::Registrar;
@@ -28,7 +28,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -246,7 +248,7 @@ pub fn with_layers(
             header::COOKIE,
         ]))
         .map_request(drop_unsafe_request_id)
-        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
@@ -271,6 +273,38 @@ pub fn with_layers(
             request_timeout,
         ))
         .service(app)
+}
+
+/// Generated request ids: random (version 4) UUIDs, as tower-http's `MakeRequestUuid` makes
+/// them, but drawn from the thread's `rand` generator: `uuid` asks the kernel (a `getrandom`
+/// system call) for every id, i.e. for every request.
+#[derive(Debug, Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        HeaderValue::from_bytes(&uuid_v4(rand::random()))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// `bytes` as a version 4 UUID, hyphenated, in lower case (RFC 9562 §5.4).
+fn uuid_v4(mut bytes: [u8; 16]) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let mut out = [b'-'; 36];
+    let mut at = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        out[at] = HEX[usize::from(b >> 4)];
+        out[at + 1] = HEX[usize::from(b & 0x0f)];
+        at += 2;
+    }
+    out
 }
 
 /// Removes a client's `x-request-id` unless it is one id of at most 64 characters of
@@ -485,4 +519,18 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_version_4_uuids() {
+        let id = super::uuid_v4([0xff; 16]);
+        assert_eq!(&id, b"ffffffff-ffff-4fff-bfff-ffffffffffff");
+        let id = super::uuid_v4([0; 16]);
+        assert_eq!(&id, b"00000000-0000-4000-8000-000000000000");
+        let id =
+            super::uuid_v4(*b"\x01\x23\x45\x67\x89\xab\xcd\xef\x01\x23\x45\x67\x89\xab\xcd\xef");
+        assert_eq!(&id, b"01234567-89ab-4def-8123-456789abcdef");
+    }
 }

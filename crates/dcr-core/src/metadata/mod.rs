@@ -17,6 +17,7 @@ mod application_type;
 /// Bounds on stored documents (nesting depth, size).
 pub mod bounds;
 mod choices;
+pub(crate) mod compact;
 mod defaults;
 /// Validation of client JWK Sets from raw JSON.
 pub mod jwks;
@@ -246,9 +247,8 @@ impl ClientMetadata {
         self.0
             .json
             .get_or_init(|| {
-                // Serialising a map of JSON values cannot fail (keys are strings).
-                let text = serde_json::to_string(&self.0.members).unwrap_or_default();
-                Arc::from(text)
+                // The bytes of `serde_json::to_string`, written faster (see `compact`).
+                Arc::from(compact::to_string(&self.0.members))
             })
             .clone()
     }
