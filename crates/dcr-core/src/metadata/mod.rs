@@ -17,7 +17,6 @@ mod application_type;
 /// Bounds on stored documents (nesting depth, size).
 pub mod bounds;
 mod choices;
-pub(crate) mod compact;
 mod defaults;
 /// Validation of client JWK Sets from raw JSON.
 pub mod jwks;
@@ -247,8 +246,9 @@ impl ClientMetadata {
         self.0
             .json
             .get_or_init(|| {
-                // The bytes of `serde_json::to_string`, written faster (see `compact`).
-                Arc::from(compact::to_string(&self.0.members))
+                // Serialising a map of JSON values cannot fail (keys are strings).
+                let text = serde_json::to_string(&self.0.members).unwrap_or_default();
+                Arc::from(text)
             })
             .clone()
     }

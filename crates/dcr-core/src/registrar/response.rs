@@ -73,7 +73,8 @@ impl ClientResponse {
 
 /// Appends `s` as a JSON string.
 fn write_json_string(out: &mut Vec<u8>, s: &str) {
-    crate::metadata::compact::push_json_string(out, s);
+    // Writing a string into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(out, s);
 }
 
 #[cfg(test)]
