@@ -40,11 +40,46 @@ pub(crate) const TOMBSTONED: &str =
 /// Removes the tombstone of client `$1`.
 pub(crate) const REMOVE_TOMBSTONE: &str = "DELETE FROM client_tombstones WHERE client_id = $1";
 
-/// Implements `AssertionReplayStore` and `ClientUsageStore` for `$store`: reads run on the pool
-/// `self.$read`, writes on `self.$write`; `$last_used` is the store's statement for
-/// `last_used` (the one that differs: how a JSON array of ids becomes a set).
+/// Implements `AssertionReplayStore` and `ClientUsageStore` for `$store`: writes run on the
+/// pool `self.$write`.
+///
+/// - `authn_records!(Store, read = pool, write = pool, last_used = STATEMENT)`: reads run on the
+///   sqlx pool `self.$read`; `$last_used` is the store's statement for `last_used` (the one that
+///   differs: how a JSON array of ids becomes a set).
+/// - `authn_records!(Store, write = pool, usage_reads { own })`: the store gives its own
+///   `last_used` and `tombstoned` (SQLite).
 macro_rules! authn_records {
     ($store:ty, read = $read:ident, write = $write:ident, last_used = $last_used:path) => {
+        $crate::authn_records::authn_records!($store, write = $write, usage_reads {
+            async fn last_used(
+                &self,
+                client_ids: &[String],
+            ) -> Result<std::collections::HashMap<String, i64>, dcr_core::store::StoreError> {
+                let ids = serde_json::to_string(client_ids).map_err($crate::codec::backend)?;
+                let rows: Vec<(String, i64)> = sqlx::query_as($last_used)
+                    .bind(ids)
+                    .fetch_all(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(rows.into_iter().collect())
+            }
+
+            async fn tombstoned(
+                &self,
+                client_id: &str,
+                now: i64,
+            ) -> Result<bool, dcr_core::store::StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as($crate::authn_records::TOMBSTONED)
+                    .bind(client_id)
+                    .bind(now)
+                    .fetch_optional(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(row.is_some())
+            }
+        });
+    };
+    ($store:ty, write = $write:ident, usage_reads { $($own:tt)* }) => {
         #[async_trait::async_trait]
         impl dcr_core::authn::AssertionReplayStore for $store {
             async fn record_jti(
@@ -73,6 +108,8 @@ macro_rules! authn_records {
 
         #[async_trait::async_trait]
         impl dcr_core::authn::ClientUsageStore for $store {
+            $($own)*
+
             async fn record_use(
                 &self,
                 client_id: &str,
@@ -85,19 +122,6 @@ macro_rules! authn_records {
                     .await
                     .map_err($crate::codec::backend)?;
                 Ok(())
-            }
-
-            async fn last_used(
-                &self,
-                client_ids: &[String],
-            ) -> Result<std::collections::HashMap<String, i64>, dcr_core::store::StoreError> {
-                let ids = serde_json::to_string(client_ids).map_err($crate::codec::backend)?;
-                let rows: Vec<(String, i64)> = sqlx::query_as($last_used)
-                    .bind(ids)
-                    .fetch_all(&self.$read)
-                    .await
-                    .map_err($crate::codec::backend)?;
-                Ok(rows.into_iter().collect())
             }
 
             async fn add_tombstone(
@@ -117,20 +141,6 @@ macro_rules! authn_records {
                     .await
                     .map_err($crate::codec::backend)?;
                 Ok(())
-            }
-
-            async fn tombstoned(
-                &self,
-                client_id: &str,
-                now: i64,
-            ) -> Result<bool, dcr_core::store::StoreError> {
-                let row: Option<(i64,)> = sqlx::query_as($crate::authn_records::TOMBSTONED)
-                    .bind(client_id)
-                    .bind(now)
-                    .fetch_optional(&self.$read)
-                    .await
-                    .map_err($crate::codec::backend)?;
-                Ok(row.is_some())
             }
 
             async fn remove_tombstone(

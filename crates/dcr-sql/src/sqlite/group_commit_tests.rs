@@ -90,7 +90,7 @@ async fn client_row(store: &SqliteStore, client_id: &str) -> Option<ClientRow> {
         "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at FROM clients WHERE client_id = ?1",
     )
     .bind(client_id)
-    .fetch_optional(&store.reader)
+    .fetch_optional(&store.writer)
     .await
     .unwrap()
 }
@@ -106,7 +106,7 @@ async fn owner(store: &SqliteStore, token: &str) -> Option<String> {
 
 async fn count_clients(store: &SqliteStore) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM clients")
-        .fetch_one(&store.reader)
+        .fetch_one(&store.writer)
         .await
         .unwrap()
 }
