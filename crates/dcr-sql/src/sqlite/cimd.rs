@@ -12,6 +12,6 @@ crate::cimd_cache::document_cache!(super::SqliteStore, write = writer, reads {
         &self,
         limit: usize,
     ) -> Result<Vec<dcr_core::cimd::CachedDocument>, dcr_core::store::StoreError> {
-        self.readers.list_documents(limit)
+        self.scan(move |r| r.list_documents(limit)).await
     }
 });

@@ -22,7 +22,7 @@ use crate::shared::sql_store;
 /// it is durable).
 ///
 /// Client writes go through a single connection owned by a writer thread, so they never
-/// contend inside one process; reads run inline on read-only connections ([`read::Readers`]),
+/// contend inside one process; reads run inline on read-only connections (`read.rs`),
 /// which reuse the parsed metadata of a client whose stored text has not changed. The other
 /// writes (initial access tokens) use a second, sqlx connection (`writer`), which also applies
 /// the migrations. Other processes (such as `dcr iat create`) may write to the same file at the
@@ -112,6 +112,19 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?
     }
 
+    /// Runs `read`, a read that may visit many rows (listing, counting), on a blocking
+    /// thread: point reads run inline ([`Readers`]), but a count over a million clients would
+    /// hold a runtime worker for milliseconds.
+    async fn scan<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Readers) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || read(&readers))
+            .await
+            .map_err(backend)?
+    }
+
     /// Closes the connections (after in-flight queries finish).
     pub async fn close(&self) {
         // Readers first, then the writer thread's connection: the last connection to close
@@ -195,17 +208,17 @@ sql_store!(SqliteStore, write = writer, clients {
         limit: usize,
     ) -> Result<Vec<ClientRecord>, StoreError> {
         list_decodable(after, limit, |after, limit| {
-            std::future::ready(self.readers.clients_after(after.as_deref(), limit))
+            self.scan(move |r| r.clients_after(after.as_deref(), limit))
         })
         .await
     }
 
     async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
-        self.readers.unmanaged_open_clients(limit)
+        self.scan(move |r| r.unmanaged_open_clients(limit)).await
     }
 
     async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError> {
-        self.readers.count_unmanaged_open_clients()
+        self.scan(Readers::count_unmanaged_open_clients).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -220,6 +233,6 @@ sql_store!(SqliteStore, write = writer, clients {
     }
 
     async fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
-        self.readers.list_initial_access_tokens()
+        self.scan(Readers::list_initial_access_tokens).await
     }
 });

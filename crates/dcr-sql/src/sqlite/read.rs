@@ -35,7 +35,8 @@ use crate::shared::{
 /// connection, so no more reads run at once than there are threads running them: the pool
 /// keeps at most as many idle connections as the runtime that opened the store has workers
 /// (`keep`), each with its own page cache. A caller that finds none idle (a thread outside
-/// that runtime) opens one for its read and closes it afterwards.
+/// that runtime, such as the blocking thread of a listing: `SqliteStore::scan`) opens one for
+/// its read and closes it afterwards.
 ///
 /// The connections are opened read-only: they never create, write or checkpoint the WAL (the
 /// writer thread does), and in WAL mode a reader never waits for the writer. The rare
