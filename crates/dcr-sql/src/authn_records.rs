@@ -43,40 +43,22 @@ pub(crate) const TOMBSTONED: &str =
 /// Removes the tombstone of client `$1`.
 pub(crate) const REMOVE_TOMBSTONE: &str = "DELETE FROM client_tombstones WHERE client_id = $1";
 
-/// Implements `AssertionReplayStore` and `ClientUsageStore` for `$store`: reads run on the pool
-/// `self.$read`, writes on `self.$write`; `$last_used` is the store's statement for
-/// `last_used` (the one that differs: how a JSON array of ids becomes a set). `jtis_and_uses`
-/// says how `record_jti` and `record_use` write, the writes of every authentication: `pool`
-/// (on `self.$write`, a transaction each) or `writer_thread` (the store's inherent
-/// `record_jti_committed` and `record_use_committed`, e.g. in a group commit).
+/// Implements `AssertionReplayStore` and `ClientUsageStore` for `$store`: the other writes run
+/// on the pool `self.$write`. `jtis_and_uses` says how `record_jti` and `record_use` write, the
+/// writes of every authentication: `pool` (on `self.$write`, a transaction each) or
+/// `writer_thread` (the store's inherent `record_jti_committed` and `record_use_committed`,
+/// e.g. in a group commit).
+///
+/// - `authn_records!(Store, read = pool, write = pool, last_used = STATEMENT, jtis_and_uses = ..)`:
+///   reads run on the sqlx pool `self.$read`; `$last_used` is the store's statement for
+///   `last_used` (the one that differs: how a JSON array of ids becomes a set).
+/// - `authn_records!(Store, write = pool, jtis_and_uses = .., usage_reads { own })`: the store
+///   gives its own `last_used`, `last_used_of` and `tombstoned` (SQLite).
 macro_rules! authn_records {
     ($store:ty, read = $read:ident, write = $write:ident, last_used = $last_used:path,
      jtis_and_uses = $how:ident) => {
-        #[async_trait::async_trait]
-        impl dcr_core::authn::AssertionReplayStore for $store {
-            async fn record_jti(
-                &self,
-                client_id: &str,
-                jti: &str,
-                expires_at: i64,
-                now: i64,
-            ) -> Result<bool, dcr_core::store::StoreError> {
-                $crate::authn_records::authn_records!(
-                    @record_jti $how, self, $write, client_id, jti, expires_at, now
-                )
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl dcr_core::authn::ClientUsageStore for $store {
-            async fn record_use(
-                &self,
-                client_id: &str,
-                at: i64,
-            ) -> Result<(), dcr_core::store::StoreError> {
-                $crate::authn_records::authn_records!(@record_use $how, self, $write, client_id, at)
-            }
-
+        $crate::authn_records::authn_records!($store, write = $write, jtis_and_uses = $how,
+            usage_reads {
             async fn last_used(
                 &self,
                 client_ids: &[String],
@@ -102,6 +84,50 @@ macro_rules! authn_records {
                 Ok(row.map(|(at,)| at))
             }
 
+            async fn tombstoned(
+                &self,
+                client_id: &str,
+                now: i64,
+            ) -> Result<bool, dcr_core::store::StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as($crate::authn_records::TOMBSTONED)
+                    .bind(client_id)
+                    .bind(now)
+                    .fetch_optional(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(row.is_some())
+            }
+        });
+    };
+    ($store:ty, write = $write:ident, jtis_and_uses = $how:ident,
+     usage_reads { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl dcr_core::authn::AssertionReplayStore for $store {
+            async fn record_jti(
+                &self,
+                client_id: &str,
+                jti: &str,
+                expires_at: i64,
+                now: i64,
+            ) -> Result<bool, dcr_core::store::StoreError> {
+                $crate::authn_records::authn_records!(
+                    @record_jti $how, self, $write, client_id, jti, expires_at, now
+                )
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl dcr_core::authn::ClientUsageStore for $store {
+            $($own)*
+
+            async fn record_use(
+                &self,
+                client_id: &str,
+                at: i64,
+            ) -> Result<(), dcr_core::store::StoreError> {
+                $crate::authn_records::authn_records!(@record_use $how, self, $write, client_id, at)
+            }
+
             async fn add_tombstone(
                 &self,
                 client_id: &str,
@@ -119,20 +145,6 @@ macro_rules! authn_records {
                     .await
                     .map_err($crate::codec::backend)?;
                 Ok(())
-            }
-
-            async fn tombstoned(
-                &self,
-                client_id: &str,
-                now: i64,
-            ) -> Result<bool, dcr_core::store::StoreError> {
-                let row: Option<(i64,)> = sqlx::query_as($crate::authn_records::TOMBSTONED)
-                    .bind(client_id)
-                    .bind(now)
-                    .fetch_optional(&self.$read)
-                    .await
-                    .map_err($crate::codec::backend)?;
-                Ok(row.is_some())
             }
 
             async fn remove_tombstone(

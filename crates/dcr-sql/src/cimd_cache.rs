@@ -38,12 +38,15 @@ pub(crate) fn document(
     })
 }
 
-/// Implements `MetadataDocumentCache` for `$store`: reads run on the pool `self.$read`,
-/// writes on `self.$write`.
+/// Implements `MetadataDocumentCache` for `$store`: writes run on the pool `self.$write`.
+///
+/// - `document_cache!(Store, read = pool, write = pool)`: reads run on the sqlx pool
+///   `self.$read`.
+/// - `document_cache!(Store, write = pool, reads { own })`: the store gives its own
+///   `get_document` and `list_documents` (SQLite).
 macro_rules! document_cache {
     ($store:ty, read = $read:ident, write = $write:ident) => {
-        #[async_trait::async_trait]
-        impl dcr_core::cimd::MetadataDocumentCache for $store {
+        $crate::cimd_cache::document_cache!($store, write = $write, reads {
             async fn get_document(
                 &self,
                 url: &str,
@@ -56,6 +59,25 @@ macro_rules! document_cache {
                         .map_err($crate::codec::backend)?;
                 row.map($crate::cimd_cache::document).transpose()
             }
+
+            async fn list_documents(
+                &self,
+                limit: usize,
+            ) -> Result<Vec<dcr_core::cimd::CachedDocument>, dcr_core::store::StoreError> {
+                let rows: Vec<$crate::cimd_cache::DocumentRow> =
+                    sqlx::query_as($crate::cimd_cache::LIST_DOCUMENTS)
+                        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                        .fetch_all(&self.$read)
+                        .await
+                        .map_err($crate::codec::backend)?;
+                rows.into_iter().map($crate::cimd_cache::document).collect()
+            }
+        });
+    };
+    ($store:ty, write = $write:ident, reads { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl dcr_core::cimd::MetadataDocumentCache for $store {
+            $($own)*
 
             async fn put_document(
                 &self,
@@ -70,19 +92,6 @@ macro_rules! document_cache {
                     .await
                     .map_err($crate::codec::backend)?;
                 Ok(())
-            }
-
-            async fn list_documents(
-                &self,
-                limit: usize,
-            ) -> Result<Vec<dcr_core::cimd::CachedDocument>, dcr_core::store::StoreError> {
-                let rows: Vec<$crate::cimd_cache::DocumentRow> =
-                    sqlx::query_as($crate::cimd_cache::LIST_DOCUMENTS)
-                        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                        .fetch_all(&self.$read)
-                        .await
-                        .map_err($crate::codec::backend)?;
-                rows.into_iter().map($crate::cimd_cache::document).collect()
             }
 
             async fn evict_document(&self, url: &str) -> Result<bool, dcr_core::store::StoreError> {

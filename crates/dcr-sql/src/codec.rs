@@ -52,11 +52,15 @@ pub(crate) fn i64_to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// The columns of a [`ClientRow`], in its order.
-pub(crate) const CLIENT_COLUMNS: &str =
-    "client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at";
+/// The columns of a [`ClientRow`], in its order (a literal, for `concat!`).
+macro_rules! client_columns {
+    () => {
+        "client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at"
+    };
+}
+pub(crate) use client_columns;
 
-/// A `clients` row: [`CLIENT_COLUMNS`].
+/// A `clients` row: [`client_columns!`].
 pub(crate) type ClientRow = (String, String, i64, i64, Option<String>, Option<i64>);
 
 /// The client of a row; [`StoreError::Undecodable`] if its metadata cannot be decoded.
@@ -72,10 +76,15 @@ pub(crate) fn client_from_row(row: ClientRow) -> Result<ClientRecord, StoreError
     })
 }
 
-/// The columns of a [`RatRow`], in its order.
-pub(crate) const RAT_COLUMNS: &str = "token_hash, client_id, policies, created_at";
+/// The columns of a [`RatRow`], in its order (a literal, for `concat!`).
+macro_rules! rat_columns {
+    () => {
+        "token_hash, client_id, policies, created_at"
+    };
+}
+pub(crate) use rat_columns;
 
-/// A `registration_access_tokens` row: [`RAT_COLUMNS`].
+/// A `registration_access_tokens` row: [`rat_columns!`].
 pub(crate) type RatRow = (Vec<u8>, String, String, i64);
 
 pub(crate) fn rat_from_row(row: RatRow) -> Result<RegistrationAccessTokenRecord, StoreError> {
@@ -88,11 +97,15 @@ pub(crate) fn rat_from_row(row: RatRow) -> Result<RegistrationAccessTokenRecord,
     })
 }
 
-/// The columns of an [`IatRow`], in its order.
-pub(crate) const IAT_COLUMNS: &str =
-    "id, token_hash, label, policies, created_at, expires_at, max_uses, uses";
+/// The columns of an [`IatRow`], in its order (a literal, for `concat!`).
+macro_rules! iat_columns {
+    () => {
+        "id, token_hash, label, policies, created_at, expires_at, max_uses, uses"
+    };
+}
+pub(crate) use iat_columns;
 
-/// An `initial_access_tokens` row: [`IAT_COLUMNS`].
+/// An `initial_access_tokens` row: [`iat_columns!`].
 pub(crate) type IatRow = (
     String,
     Vec<u8>,

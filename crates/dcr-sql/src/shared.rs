@@ -4,7 +4,9 @@
 //! too, and `CAST(.. AS TEXT)` where PostgreSQL needs a parameter's type. The stores differ in
 //! how they write clients (SQLite group-commits through one writer thread; PostgreSQL locks rows
 //! in one transaction per request), so each gives its own `insert_client`, `update_client` and
-//! `delete_client`, and [`sql_store!`] adds the rest.
+//! `delete_client`, and [`sql_store!`] adds the rest. They also read differently: PostgreSQL
+//! through sqlx, SQLite through its own `rusqlite` readers (`sqlite/read.rs`); both run the
+//! statements below.
 
 /// Spends one use of the initial access token `$1` at time `$2`, if it is still usable (one
 /// row changed).
@@ -22,28 +24,88 @@ pub(crate) const INSERT_CLIENT: &str = "INSERT INTO clients \
 pub(crate) const INSERT_RAT: &str = "INSERT INTO registration_access_tokens \
     (token_hash, client_id, policies, created_at) VALUES ($1, $2, $3, $4)";
 
+/// The client `$1`: [`client_columns!`](crate::codec::client_columns).
+pub(crate) const GET_CLIENT: &str = concat!(
+    "SELECT ",
+    crate::codec::client_columns!(),
+    " FROM clients WHERE client_id = $1"
+);
+
+/// At most `$2` clients after the id `$1` (from the first if `$1` is null), in id order. Ids
+/// compare byte by byte on both (`COLLATE "C"` on PostgreSQL): the primary key serves this.
+pub(crate) const LIST_CLIENTS: &str = concat!(
+    "SELECT ",
+    crate::codec::client_columns!(),
+    " FROM clients WHERE CAST($1 AS TEXT) IS NULL OR client_id > CAST($1 AS TEXT) \
+    ORDER BY client_id LIMIT $2"
+);
+
+/// The registration access token hashed as `$1`.
+pub(crate) const GET_RAT: &str = concat!(
+    "SELECT ",
+    crate::codec::rat_columns!(),
+    " FROM registration_access_tokens WHERE token_hash = $1"
+);
+
+/// At most `$1` unmanaged open clients, oldest first: `client_id, created_at`.
+pub(crate) const UNMANAGED_OPEN_CLIENTS: &str = "SELECT client_id, created_at FROM clients \
+    WHERE initial_access_token_id IS NULL AND managed_at IS NULL \
+    ORDER BY created_at, client_id LIMIT $1";
+
+/// How many clients are unmanaged open ones.
+pub(crate) const COUNT_UNMANAGED_OPEN_CLIENTS: &str = "SELECT COUNT(*) FROM clients \
+    WHERE initial_access_token_id IS NULL AND managed_at IS NULL";
+
+/// What a readiness probe runs.
+pub(crate) const PING: &str = "SELECT 1";
+
+/// Stores an initial access token: [`iat_columns!`](crate::codec::iat_columns).
+pub(crate) const INSERT_IAT: &str = concat!(
+    "INSERT INTO initial_access_tokens (",
+    crate::codec::iat_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+
+/// The initial access token hashed as `$1`.
+pub(crate) const GET_IAT: &str = concat!(
+    "SELECT ",
+    crate::codec::iat_columns!(),
+    " FROM initial_access_tokens WHERE token_hash = $1"
+);
+
+/// Every initial access token, by creation time.
+pub(crate) const LIST_IATS: &str = concat!(
+    "SELECT ",
+    crate::codec::iat_columns!(),
+    " FROM initial_access_tokens ORDER BY created_at, id"
+);
+
 /// Implements `ClientStore` and `InitialAccessTokenStore` for `$store`, whose own `ClientStore`
-/// methods are `$own`. Reads run on the pool `self.$read`, writes on `self.$write`; `close` is
-/// the store's inherent `close`.
+/// methods are `$own`. Writes run on the pool `self.$write`; `close` is the store's inherent
+/// `close`.
+///
+/// - `sql_store!(Store, read = pool, write = pool, { own })`: reads run on the sqlx pool
+///   `self.$read` too (PostgreSQL).
+/// - `sql_store!(Store, write = pool, clients { own }, iats { own })`: the store gives its own
+///   reads: in `clients`, with its client writes, `get_client`,
+///   `find_registration_access_token`, `list_clients`, `unmanaged_open_clients`,
+///   `count_unmanaged_open_clients` and `ping`; in `iats`, `find_initial_access_token` and
+///   `list_initial_access_tokens` (SQLite).
 macro_rules! sql_store {
     ($store:ty, read = $read:ident, write = $write:ident, { $($own:tt)* }) => {
-        #[async_trait::async_trait]
-        impl dcr_core::store::ClientStore for $store {
+        $crate::shared::sql_store!($store, write = $write, clients {
             $($own)*
 
             async fn get_client(
                 &self,
                 client_id: &str,
             ) -> Result<Option<dcr_core::store::ClientRecord>, dcr_core::store::StoreError> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM clients WHERE client_id = $1",
-                    $crate::codec::CLIENT_COLUMNS
-                ));
-                let row: Option<$crate::codec::ClientRow> = sqlx::query_as(sql)
-                    .bind(client_id)
-                    .fetch_optional(&self.$read)
-                    .await
-                    .map_err($crate::codec::backend)?;
+                let row: Option<$crate::codec::ClientRow> =
+                    sqlx::query_as($crate::shared::GET_CLIENT)
+                        .bind(client_id)
+                        .fetch_optional(&self.$read)
+                        .await
+                        .map_err($crate::codec::backend)?;
                 row.map($crate::codec::client_from_row).transpose()
             }
 
@@ -54,17 +116,97 @@ macro_rules! sql_store {
                 Option<dcr_core::store::RegistrationAccessTokenRecord>,
                 dcr_core::store::StoreError,
             > {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM registration_access_tokens WHERE token_hash = $1",
-                    $crate::codec::RAT_COLUMNS
-                ));
-                let row: Option<$crate::codec::RatRow> = sqlx::query_as(sql)
+                let row: Option<$crate::codec::RatRow> = sqlx::query_as($crate::shared::GET_RAT)
                     .bind(hash.as_bytes().as_slice())
                     .fetch_optional(&self.$read)
                     .await
                     .map_err($crate::codec::backend)?;
                 row.map($crate::codec::rat_from_row).transpose()
             }
+
+            async fn list_clients(
+                &self,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<dcr_core::store::ClientRecord>, dcr_core::store::StoreError> {
+                dcr_core::store::list_decodable(after, limit, |after, limit| async move {
+                    let rows: Vec<$crate::codec::ClientRow> =
+                        sqlx::query_as($crate::shared::LIST_CLIENTS)
+                            .bind(after)
+                            .bind($crate::codec::u64_to_i64(limit as u64))
+                            .fetch_all(&self.$read)
+                            .await
+                            .map_err($crate::codec::backend)?;
+                    Ok(rows.into_iter().map($crate::codec::client_from_row).collect())
+                })
+                .await
+            }
+
+            async fn unmanaged_open_clients(
+                &self,
+                limit: usize,
+            ) -> Result<Vec<(String, i64)>, dcr_core::store::StoreError> {
+                sqlx::query_as($crate::shared::UNMANAGED_OPEN_CLIENTS)
+                    .bind($crate::codec::u64_to_i64(limit as u64))
+                    .fetch_all(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)
+            }
+
+            async fn count_unmanaged_open_clients(
+                &self,
+            ) -> Result<u64, dcr_core::store::StoreError> {
+                let (n,): (i64,) = sqlx::query_as($crate::shared::COUNT_UNMANAGED_OPEN_CLIENTS)
+                    .fetch_one(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok($crate::codec::i64_to_u64(n))
+            }
+
+            async fn ping(&self) -> Result<(), dcr_core::store::StoreError> {
+                sqlx::query($crate::shared::PING)
+                    .execute(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                Ok(())
+            }
+        }, iats {
+            async fn find_initial_access_token(
+                &self,
+                hash: &dcr_core::token::TokenHash,
+            ) -> Result<
+                Option<dcr_core::store::InitialAccessTokenRecord>,
+                dcr_core::store::StoreError,
+            > {
+                let row: Option<$crate::codec::IatRow> = sqlx::query_as($crate::shared::GET_IAT)
+                    .bind(hash.as_bytes().as_slice())
+                    .fetch_optional(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                row.map($crate::codec::iat_from_row).transpose()
+            }
+
+            async fn list_initial_access_tokens(
+                &self,
+            ) -> Result<Vec<dcr_core::store::InitialAccessTokenRecord>, dcr_core::store::StoreError>
+            {
+                let rows: Vec<$crate::codec::IatRow> = sqlx::query_as($crate::shared::LIST_IATS)
+                    .fetch_all(&self.$read)
+                    .await
+                    .map_err($crate::codec::backend)?;
+                rows.into_iter().map($crate::codec::iat_from_row).collect()
+            }
+        });
+    };
+    (
+        $store:ty,
+        write = $write:ident,
+        clients { $($own:tt)* },
+        iats { $($own_iats:tt)* }
+    ) => {
+        #[async_trait::async_trait]
+        impl dcr_core::store::ClientStore for $store {
+            $($own)*
 
             async fn revoke_registration_access_token(
                 &self,
@@ -76,30 +218,6 @@ macro_rules! sql_store {
                     .await
                     .map_err($crate::codec::backend)?;
                 Ok(())
-            }
-
-            async fn list_clients(
-                &self,
-                after: Option<&str>,
-                limit: usize,
-            ) -> Result<Vec<dcr_core::store::ClientRecord>, dcr_core::store::StoreError> {
-                dcr_core::store::list_decodable(after, limit, |after, limit| async move {
-                    // Ids compare byte by byte on both (`COLLATE "C"` on PostgreSQL): the
-                    // primary key serves this.
-                    let sql = sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM clients WHERE CAST($1 AS TEXT) IS NULL \
-                         OR client_id > CAST($1 AS TEXT) ORDER BY client_id LIMIT $2",
-                        $crate::codec::CLIENT_COLUMNS
-                    ));
-                    let rows: Vec<$crate::codec::ClientRow> = sqlx::query_as(sql)
-                        .bind(after)
-                        .bind($crate::codec::u64_to_i64(limit as u64))
-                        .fetch_all(&self.$read)
-                        .await
-                        .map_err($crate::codec::backend)?;
-                    Ok(rows.into_iter().map($crate::codec::client_from_row).collect())
-                })
-                .await
             }
 
             async fn mark_managed(
@@ -118,42 +236,6 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn unmanaged_open_clients(
-                &self,
-                limit: usize,
-            ) -> Result<Vec<(String, i64)>, dcr_core::store::StoreError> {
-                sqlx::query_as(
-                    "SELECT client_id, created_at FROM clients \
-                     WHERE initial_access_token_id IS NULL AND managed_at IS NULL \
-                     ORDER BY created_at, client_id LIMIT $1",
-                )
-                .bind($crate::codec::u64_to_i64(limit as u64))
-                .fetch_all(&self.$read)
-                .await
-                .map_err($crate::codec::backend)
-            }
-
-            async fn count_unmanaged_open_clients(
-                &self,
-            ) -> Result<u64, dcr_core::store::StoreError> {
-                let (n,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM clients \
-                     WHERE initial_access_token_id IS NULL AND managed_at IS NULL",
-                )
-                .fetch_one(&self.$read)
-                .await
-                .map_err($crate::codec::backend)?;
-                Ok($crate::codec::i64_to_u64(n))
-            }
-
-            async fn ping(&self) -> Result<(), dcr_core::store::StoreError> {
-                sqlx::query("SELECT 1")
-                    .execute(&self.$read)
-                    .await
-                    .map_err($crate::codec::backend)?;
-                Ok(())
-            }
-
             async fn close(&self) {
                 <$store>::close(self).await;
             }
@@ -161,15 +243,13 @@ macro_rules! sql_store {
 
         #[async_trait::async_trait]
         impl dcr_core::store::InitialAccessTokenStore for $store {
+            $($own_iats)*
+
             async fn insert_initial_access_token(
                 &self,
                 t: &dcr_core::store::InitialAccessTokenRecord,
             ) -> Result<(), dcr_core::store::StoreError> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO initial_access_tokens ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    $crate::codec::IAT_COLUMNS
-                ));
-                sqlx::query(sql)
+                sqlx::query($crate::shared::INSERT_IAT)
                     .bind(&t.id)
                     .bind(t.hash.as_bytes().as_slice())
                     .bind(&t.label)
@@ -184,40 +264,6 @@ macro_rules! sql_store {
                         $crate::codec::or_conflict(e, dcr_core::store::StoreError::TokenExists)
                     })?;
                 Ok(())
-            }
-
-            async fn find_initial_access_token(
-                &self,
-                hash: &dcr_core::token::TokenHash,
-            ) -> Result<
-                Option<dcr_core::store::InitialAccessTokenRecord>,
-                dcr_core::store::StoreError,
-            > {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM initial_access_tokens WHERE token_hash = $1",
-                    $crate::codec::IAT_COLUMNS
-                ));
-                let row: Option<$crate::codec::IatRow> = sqlx::query_as(sql)
-                    .bind(hash.as_bytes().as_slice())
-                    .fetch_optional(&self.$read)
-                    .await
-                    .map_err($crate::codec::backend)?;
-                row.map($crate::codec::iat_from_row).transpose()
-            }
-
-            async fn list_initial_access_tokens(
-                &self,
-            ) -> Result<Vec<dcr_core::store::InitialAccessTokenRecord>, dcr_core::store::StoreError>
-            {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM initial_access_tokens ORDER BY created_at, id",
-                    $crate::codec::IAT_COLUMNS
-                ));
-                let rows: Vec<$crate::codec::IatRow> = sqlx::query_as(sql)
-                    .fetch_all(&self.$read)
-                    .await
-                    .map_err($crate::codec::backend)?;
-                rows.into_iter().map($crate::codec::iat_from_row).collect()
             }
 
             async fn revoke_initial_access_token(

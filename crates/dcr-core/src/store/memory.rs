@@ -1,10 +1,10 @@
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
     ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
-    InitialAccessTokenStore, NewClient, RegistrationAccessTokenRecord, StoreError, decode_metadata,
-    list_decodable,
+    InitialAccessTokenStore, NewClient, ParsedMetadataCache, RegistrationAccessTokenRecord,
+    StoreError, decode_metadata, list_decodable,
 };
 use crate::metadata::ClientMetadata;
 use crate::token::TokenHash;
@@ -14,6 +14,9 @@ use crate::token::TokenHash;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// The parsed metadata of the clients read last, so that repeated reads of the same
+    /// clients do not parse again.
+    parsed: ParsedMetadataCache,
 }
 
 /// A client id, shared by the map key, the token records and the index (stored once).
@@ -24,15 +27,12 @@ type Id = Arc<str>;
 #[derive(Debug)]
 struct StoredClient {
     /// The metadata as compact JSON (what the SQL stores keep too), parsed on read (outside
-    /// the lock: reads only clone the `Arc`).
+    /// the lock: reads only clone the `Arc`) unless [`MemoryStore::parsed`] kept it.
     metadata: Arc<str>,
     created_at: i64,
     updated_at: i64,
     initial_access_token_id: Option<Box<str>>,
     managed_at: Option<i64>,
-    /// The parsed metadata of a recently read client (at most [`PARSED_CACHE`] clients
-    /// have one), so that repeated reads of the same clients do not parse again.
-    parsed: Option<ClientMetadata>,
     /// Hashes of its registration access tokens (usually one), so deleting a client touches
     /// only its own tokens.
     rats: Vec<TokenHash>,
@@ -43,24 +43,18 @@ impl StoredClient {
         self.initial_access_token_id.is_none() && self.managed_at.is_none()
     }
 
-    fn record(&self, id: &str) -> Result<ClientRecord, StoreError> {
-        let metadata = match &self.parsed {
-            Some(m) => m.clone(),
-            None => decode_metadata(id, self.metadata.clone())?,
-        };
-        Ok(ClientRecord {
+    /// Its record, with `metadata` for its metadata.
+    fn record(&self, id: &str, metadata: ClientMetadata) -> ClientRecord {
+        ClientRecord {
             client_id: id.to_owned(),
             metadata,
             created_at: self.created_at,
             updated_at: self.updated_at,
             initial_access_token_id: self.initial_access_token_id.as_deref().map(str::to_owned),
             managed_at: self.managed_at,
-        })
+        }
     }
 }
-
-/// How many clients keep their parsed metadata (about 3 KB each) besides the compact JSON.
-const PARSED_CACHE: usize = 8_192;
 
 #[derive(Debug)]
 struct StoredRat {
@@ -90,9 +84,6 @@ struct Inner {
     /// Index: the unmanaged open clients (no initial access token, never managed), ordered
     /// oldest first as `(created_at, client_id)`.
     unmanaged: BTreeSet<(i64, Id)>,
-    /// Clients given parsed metadata, oldest first: the first is dropped beyond
-    /// [`PARSED_CACHE`] (an entry may be stale; dropping it then only costs a parse).
-    parsed: VecDeque<Id>,
     iats: BTreeMap<String, InitialAccessTokenRecord>,
 }
 
@@ -121,7 +112,6 @@ impl Inner {
             updated_at: client.updated_at,
             initial_access_token_id: client.initial_access_token_id.as_deref().map(Box::from),
             managed_at: client.managed_at,
-            parsed: None,
             rats,
         };
         if stored.is_unmanaged_open() {
@@ -181,7 +171,14 @@ impl MemoryStore {
         }
         ids.sort_unstable();
         ids.into_iter()
-            .map(|id| inner.clients[id].record(id))
+            .map(|id| {
+                let c = &inner.clients[id];
+                let metadata = match self.parsed.get(id, &c.metadata) {
+                    Some(kept) => kept,
+                    None => decode_metadata(id, c.metadata.clone())?,
+                };
+                Ok(c.record(id, metadata))
+            })
             .collect()
     }
 
@@ -224,37 +221,29 @@ impl ClientStore for MemoryStore {
     }
 
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        let text = {
+        // The record is copied under the lock; its metadata is parsed (or found parsed)
+        // outside it.
+        let (text, created_at, updated_at, initial_access_token_id, managed_at) = {
             let inner = self.lock();
             let Some(c) = inner.clients.get(client_id) else {
                 return Ok(None);
             };
-            if c.parsed.is_some() {
-                return c.record(client_id).map(Some);
-            }
-            c.metadata.clone()
+            (
+                c.metadata.clone(),
+                c.created_at,
+                c.updated_at,
+                c.initial_access_token_id.as_deref().map(str::to_owned),
+                c.managed_at,
+            )
         };
-        // Parsed outside the lock, then kept unless the client changed meanwhile.
-        let metadata = decode_metadata(client_id, text.clone())?;
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        let Some((id, c)) = inner.clients.get_key_value(client_id) else {
-            return Ok(None);
-        };
-        if Arc::ptr_eq(&c.metadata, &text) && c.parsed.is_none() {
-            let id = id.clone();
-            if let Some(c) = inner.clients.get_mut(client_id) {
-                c.parsed = Some(metadata);
-            }
-            inner.parsed.push_back(id);
-            if inner.parsed.len() > PARSED_CACHE
-                && let Some(old) = inner.parsed.pop_front()
-                && let Some(c) = inner.clients.get_mut(&old)
-            {
-                c.parsed = None;
-            }
-        }
-        inner.clients[client_id].record(client_id).map(Some)
+        Ok(Some(ClientRecord {
+            client_id: client_id.to_owned(),
+            metadata: self.parsed.decode(client_id, text)?,
+            created_at,
+            updated_at,
+            initial_access_token_id,
+            managed_at,
+        }))
     }
 
     async fn update_client(&self, update: ClientUpdate<'_>) -> Result<(), StoreError> {

@@ -260,7 +260,11 @@ async fn reads_keep_the_parsed_metadata_until_the_client_changes() {
         .unwrap();
     let first = store.get_client("a").await.unwrap().unwrap();
     assert_eq!(first, c);
-    assert!(store.lock().clients["a"].parsed.is_some());
+    assert_eq!(store.parsed.len(), 1);
     let second = store.get_client("a").await.unwrap().unwrap();
     assert_eq!(second, c);
+    assert!(
+        Arc::ptr_eq(&first.metadata.json(), &second.metadata.json()),
+        "parsed once"
+    );
 }

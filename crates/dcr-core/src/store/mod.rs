@@ -8,9 +8,11 @@
 pub mod conformance;
 mod decode;
 mod memory;
+mod parsed;
 
 pub use decode::{decode_metadata, list_decodable};
 pub use memory::MemoryStore;
+pub use parsed::ParsedMetadataCache;
 
 use crate::metadata::ClientMetadata;
 use crate::token::TokenHash;

@@ -90,7 +90,7 @@ async fn client_row(store: &SqliteStore, client_id: &str) -> Option<ClientRow> {
         "SELECT client_id, metadata, created_at, updated_at, initial_access_token_id, managed_at FROM clients WHERE client_id = ?1",
     )
     .bind(client_id)
-    .fetch_optional(&store.reader)
+    .fetch_optional(&store.writer)
     .await
     .unwrap()
 }
@@ -106,7 +106,7 @@ async fn owner(store: &SqliteStore, token: &str) -> Option<String> {
 
 async fn count_clients(store: &SqliteStore) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM clients")
-        .fetch_one(&store.reader)
+        .fetch_one(&store.writer)
         .await
         .unwrap()
 }
@@ -446,7 +446,7 @@ async fn jtis_and_uses_commit_with_client_writes_one_first_use_each() {
     let jtis: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT client_id, jti, expires_at FROM assertion_jtis ORDER BY client_id, jti",
     )
-    .fetch_all(&store.reader)
+    .fetch_all(&store.writer)
     .await
     .unwrap();
     let jtis: Vec<_> = jtis
@@ -464,7 +464,7 @@ async fn jtis_and_uses_commit_with_client_writes_one_first_use_each() {
     );
     let uses: Vec<(String, i64)> =
         sqlx::query_as("SELECT client_id, last_used_at FROM client_usage ORDER BY client_id")
-            .fetch_all(&store.reader)
+            .fetch_all(&store.writer)
             .await
             .unwrap();
     assert_eq!(uses, [("c2".to_owned(), 300)]);

@@ -1,10 +1,15 @@
 //! The SQLite store: one file, one writer thread with its own connection (group commits, in
-//! `group_commit.rs`), a pool of readers.
+//! `group_commit.rs`), read-only connections that read inline (`read.rs`).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use dcr_core::store::{ClientDeletion, ClientUpdate, NewClient, StoreError};
+use dcr_core::store::{
+    ClientDeletion, ClientRecord, ClientUpdate, InitialAccessTokenRecord, NewClient,
+    RegistrationAccessTokenRecord, StoreError, list_decodable,
+};
+use dcr_core::token::TokenHash;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -17,9 +22,11 @@ use crate::shared::sql_store;
 /// it is durable).
 ///
 /// Client writes go through a single connection owned by a writer thread, so they never
-/// contend inside one process; reads use a pool. The other writes (initial access tokens) use a
-/// second, sqlx connection (`writer`), which also applies the migrations. Other processes (such
-/// as `dcr iat create`) may write to the same file at the same time.
+/// contend inside one process; reads run inline on read-only connections (`read.rs`),
+/// which reuse the parsed metadata of a client whose stored text has not changed. The other
+/// writes (initial access tokens) use a second, sqlx connection (`writer`), which also applies
+/// the migrations. Other processes (such as `dcr iat create`) may write to the same file at the
+/// same time.
 ///
 /// Client inserts, updates and deletes are **group-committed**: the writer thread takes every
 /// write queued at that moment (up to [`MAX_BATCH`]), applies them in one transaction, each in
@@ -29,7 +36,7 @@ use crate::shared::sql_store;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
-    reader: SqlitePool,
+    readers: Arc<Readers>,
     jobs: mpsc::Sender<Command>,
 }
 
@@ -45,8 +52,10 @@ mod authn;
 /// The shared cache of Client ID Metadata Documents.
 mod cimd;
 mod group_commit;
+mod read;
 
 use group_commit::{Command, Job, NewRat, WriteOp, open_writer, write_loop};
+use read::Readers;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies pending migrations.
@@ -74,13 +83,10 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(backend)?;
-        // Readers get a 16 MiB page cache each (SQLite's default is 2 MiB): with a million
-        // clients, the index pages of the clients being read no longer fit in 2 MiB.
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true).pragma("cache_size", "-16384"))
-            .await
-            .map_err(backend)?;
+        // As many idle readers as the runtime has workers: reads run inline on them.
+        let workers = tokio::runtime::Handle::try_current()
+            .map_or(1, |runtime| runtime.metrics().num_workers());
+        let readers = Arc::new(Readers::open(path, workers)?);
         let conn = open_writer(path).map_err(backend)?;
         let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
         std::thread::Builder::new()
@@ -89,7 +95,7 @@ impl SqliteStore {
             .map_err(backend)?;
         Ok(Self {
             writer,
-            reader,
+            readers,
             jobs,
         })
     }
@@ -106,12 +112,25 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?
     }
 
+    /// Runs `read`, a read that may visit many rows (listing, counting), on a blocking
+    /// thread: point reads run inline ([`Readers`]), but a count over a million clients would
+    /// hold a runtime worker for milliseconds.
+    async fn scan<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Readers) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || read(&readers))
+            .await
+            .map_err(backend)?
+    }
+
     /// Closes the connections (after in-flight queries finish).
     pub async fn close(&self) {
         // Readers first, then the writer thread's connection: the last connection to close
         // checkpoints the WAL into the database file and removes it, which a read-only
         // connection cannot do. Writes handed over later fail ("the SQLite writer has stopped").
-        self.reader.close().await;
+        self.readers.close().await;
         let (stopped, wait) = oneshot::channel();
         if self.jobs.send(Command::Stop(stopped)).await.is_ok() {
             let _ = wait.await;
@@ -120,7 +139,7 @@ impl SqliteStore {
     }
 }
 
-sql_store!(SqliteStore, read = reader, write = writer, {
+sql_store!(SqliteStore, write = writer, clients {
     async fn insert_client(&self, new: NewClient<'_>) -> Result<(), StoreError> {
         let c = new.client;
         self.write(WriteOp::Insert {
@@ -170,5 +189,50 @@ sql_store!(SqliteStore, read = reader, write = writer, {
             unmanaged_open_only: matches!(deletion, ClientDeletion::IfUnmanagedOpen),
         })
         .await
+    }
+
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.readers.get_client(client_id)
+    }
+
+    async fn find_registration_access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RegistrationAccessTokenRecord>, StoreError> {
+        self.readers.find_registration_access_token(hash)
+    }
+
+    async fn list_clients(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        list_decodable(after, limit, |after, limit| {
+            self.scan(move |r| r.clients_after(after.as_deref(), limit))
+        })
+        .await
+    }
+
+    async fn unmanaged_open_clients(&self, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
+        self.scan(move |r| r.unmanaged_open_clients(limit)).await
+    }
+
+    async fn count_unmanaged_open_clients(&self) -> Result<u64, StoreError> {
+        self.scan(Readers::count_unmanaged_open_clients).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.readers.ping()
+    }
+}, iats {
+    async fn find_initial_access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<InitialAccessTokenRecord>, StoreError> {
+        self.readers.find_initial_access_token(hash)
+    }
+
+    async fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
+        self.scan(Readers::list_initial_access_tokens).await
     }
 });
