@@ -21,11 +21,12 @@ use crate::shared::sql_store;
 /// A store in one SQLite file (WAL journal, `synchronous = FULL`: a write returns only once
 /// it is durable).
 ///
-/// Client writes go through a single connection owned by a writer thread, so they never
-/// contend inside one process; reads run inline on read-only connections (`read.rs`),
-/// which reuse the parsed metadata of a client whose stored text has not changed. The other
-/// writes (initial access tokens) use a second, sqlx connection (`writer`), which also applies
-/// the migrations. Other processes (such as `dcr iat create`) may write to the same file at the
+/// Client writes and the writes of every client authentication (assertion `jti`s, uses) go
+/// through a single connection owned by a writer thread, so they never contend inside one
+/// process; reads run inline on read-only connections (`read.rs`), which reuse the parsed
+/// metadata of a client whose stored text has not changed. The other writes (initial access
+/// tokens, tombstones, `mark_managed`) use a second, sqlx connection (`writer`), which also
+/// applies the migrations. Other processes (such as `dcr iat create`) may write to the same file at the
 /// same time.
 ///
 /// Client inserts, updates and deletes are **group-committed**: the writer thread takes every
