@@ -290,20 +290,12 @@ impl MakeRequestId for RandomRequestId {
 }
 
 /// `bytes` as a version 4 UUID, hyphenated, in lower case (RFC 9562 §5.4).
-fn uuid_v4(mut bytes: [u8; 16]) -> [u8; 36] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let mut out = [b'-'; 36];
-    let mut at = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            at += 1;
-        }
-        out[at] = HEX[usize::from(b >> 4)];
-        out[at + 1] = HEX[usize::from(b & 0x0f)];
-        at += 2;
-    }
+fn uuid_v4(bytes: [u8; 16]) -> [u8; 36] {
+    let mut out = [0; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .encode_lower(&mut out);
     out
 }
 
