@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use super::{
     ClientDeletion, ClientRecord, ClientStore, ClientUpdate, InitialAccessTokenRecord,
     InitialAccessTokenStore, NewClient, ParsedMetadataCache, RegistrationAccessTokenRecord,
-    StoreError, decode_metadata, list_decodable,
+    StoreError, list_decodable,
 };
 use crate::metadata::ClientMetadata;
 use crate::token::TokenHash;
@@ -173,10 +173,7 @@ impl MemoryStore {
         ids.into_iter()
             .map(|id| {
                 let c = &inner.clients[id];
-                let metadata = match self.parsed.get(id, &c.metadata) {
-                    Some(kept) => kept,
-                    None => decode_metadata(id, c.metadata.clone())?,
-                };
+                let metadata = self.parsed.decode_unkept(id, c.metadata.clone())?;
                 Ok(c.record(id, metadata))
             })
             .collect()

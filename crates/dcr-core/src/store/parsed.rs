@@ -67,8 +67,19 @@ impl ParsedMetadataCache {
         Ok(metadata)
     }
 
-    /// The kept metadata of `client_id` if it was parsed from `text`; keeps nothing new (for
-    /// listings, which would otherwise push out the clients read one by one).
+    /// As [`decode`](Self::decode), but keeps nothing new (for listings, which would
+    /// otherwise push out the clients read one by one).
+    pub fn decode_unkept<T>(&self, client_id: &str, text: T) -> Result<ClientMetadata, StoreError>
+    where
+        T: AsRef<str> + Into<Arc<str>>,
+    {
+        match self.get(client_id, text.as_ref()) {
+            Some(kept) => Ok(kept),
+            None => decode_metadata(client_id, text.into()),
+        }
+    }
+
+    /// The kept metadata of `client_id` if it was parsed from `text`; keeps nothing new.
     pub fn get(&self, client_id: &str, text: &str) -> Option<ClientMetadata> {
         let kept = self.lock().by_id.get(client_id).cloned()?;
         // Compared outside the lock. `json()` is the text it was parsed from (the very same

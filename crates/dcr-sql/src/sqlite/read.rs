@@ -182,10 +182,7 @@ impl Readers {
         let metadata = match row.get_ref(1)? {
             ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) if keep => self.parsed.decode(&client_id, text),
-                Ok(text) => match self.parsed.get(&client_id, text) {
-                    Some(kept) => Ok(kept),
-                    None => dcr_core::store::decode_metadata(&client_id, text.into()),
-                },
+                Ok(text) => self.parsed.decode_unkept(&client_id, text),
                 Err(_) => Err(undecodable("the metadata is not UTF-8 text")),
             },
             _ => Err(undecodable("the metadata is not text")),
